@@ -1,0 +1,69 @@
+"""Atomic writes: every artifact appears under its final name complete, or not at all."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import pathlib
+import tempfile
+from collections.abc import Iterator
+from typing import Any
+
+
+@contextlib.contextmanager
+def atomic_path(final: str | os.PathLike[str], suffix: str = "") -> Iterator[pathlib.Path]:
+    """Yield a temporary path beside ``final``; rename it onto ``final`` only if the block succeeds.
+
+    ``suffix`` keeps a meaningful ending on the temporary name (e.g. ``.onnx`` or ``.npy``) for
+    writers that look at it.
+    """
+    final = pathlib.Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp" + suffix, dir=final.parent)
+    os.close(fd)
+    tmp_path = pathlib.Path(tmp)
+    try:
+        yield tmp_path
+        with open(tmp_path, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp_path, final)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+def write_text(final: str | os.PathLike[str], text: str) -> None:
+    with atomic_path(final) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def write_json(final: str | os.PathLike[str], obj: Any) -> None:
+    write_text(final, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def ensure_out_dir(path: str | os.PathLike[str]) -> pathlib.Path:
+    """Create an output folder, turning permission and 'is a file' problems into user errors."""
+    from .errors import EdgeDistillError
+
+    out = pathlib.Path(path)
+    if out.exists() and not out.is_dir():
+        raise EdgeDistillError(f"output path {out} is a file; give a folder path with -o")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=out, prefix=".write-test-", delete=True)
+        probe.close()
+    except OSError as e:
+        raise EdgeDistillError(
+            f"cannot write to output folder {out}: {e.strerror or e}; choose another folder with -o"
+        ) from None
+    return out
