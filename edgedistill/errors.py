@@ -17,3 +17,9 @@ class EdgeDistillError(click.ClickException):
     def __init__(self, message: str) -> None:
         # One line, always: multi-line library messages are folded so the CLI output stays readable.
         super().__init__(" ".join(str(message).split()))
+
+
+class Interrupted(EdgeDistillError):
+    """Ctrl-C during long work: the state is saved and the message says how to continue."""
+
+    exit_code = 130

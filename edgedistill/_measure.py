@@ -1,0 +1,183 @@
+"""The measurement protocol, standalone: imports onnxruntime, numpy and the standard library only.
+
+`profile.py` runs this module in a fresh child process (``python -m edgedistill._measure SPEC OUT``)
+so the caller's threads, imports and memory do not disturb the figures. Keeping it free of
+edgedistill imports lets the same file run anywhere onnxruntime runs.
+
+Protocol: create the session (timed), one first run (timed), warm-up until both ``warmup_runs`` and
+``warmup_seconds`` are reached, then timed runs until both ``runs`` and ``min_seconds`` are reached,
+each run timed with ``perf_counter`` around ``session.run``. Evaluation outputs are computed after
+the timed runs, so they never inflate them.
+"""
+
+from __future__ import annotations
+
+import array
+import json
+import platform
+import sys
+import time
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+GRAPH_LEVELS = {
+    "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+    "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+    "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+    "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+}
+EXECUTION_MODES = {"sequential": ort.ExecutionMode.ORT_SEQUENTIAL, "parallel": ort.ExecutionMode.ORT_PARALLEL}
+SESSION_KEYS = ("intra_op_num_threads", "inter_op_num_threads", "graph_optimization_level", "execution_mode")
+MAX_TIMED_RUNS = 1_000_000
+
+
+def session_options(cfg: dict[str, Any]) -> ort.SessionOptions:
+    """SessionOptions from a device file's ``session:`` mapping; raises ValueError on a bad key or value."""
+    unknown = sorted(set(cfg) - set(SESSION_KEYS))
+    if unknown:
+        raise ValueError(f"unknown session option(s) {', '.join(unknown)}; known: {', '.join(SESSION_KEYS)}")
+    opts = ort.SessionOptions()
+    for key in ("intra_op_num_threads", "inter_op_num_threads"):
+        if cfg.get(key) is not None:
+            value = cfg[key]
+            if not isinstance(value, int) or value < 0:
+                raise ValueError(f"session option {key} must be a whole number ≥ 0 (0 = onnxruntime's default), got {value!r}")
+            setattr(opts, key, value)
+    if cfg.get("graph_optimization_level") is not None:
+        level = cfg["graph_optimization_level"]
+        if level not in GRAPH_LEVELS:
+            raise ValueError(f"graph_optimization_level {level!r} is not one of {', '.join(GRAPH_LEVELS)}")
+        opts.graph_optimization_level = GRAPH_LEVELS[level]
+    if cfg.get("execution_mode") is not None:
+        mode = cfg["execution_mode"]
+        if mode not in EXECUTION_MODES:
+            raise ValueError(f"execution_mode {mode!r} is not one of {', '.join(EXECUTION_MODES)}")
+        opts.execution_mode = EXECUTION_MODES[mode]
+    return opts
+
+
+def _rss_mb() -> tuple[float, float] | None:
+    """(current RSS, peak RSS) of this process in MiB, from /proc; None where /proc is absent."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            fields = dict(line.split(":", 1) for line in f if ":" in line)
+        return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def _percentiles(ms: np.ndarray) -> dict[str, float]:
+    return {
+        "mean_ms": float(ms.mean()), "std_ms": float(ms.std(ddof=1)) if len(ms) > 1 else 0.0,
+        "min_ms": float(ms.min()), "p50_ms": float(np.percentile(ms, 50)), "p90_ms": float(np.percentile(ms, 90)),
+        "p95_ms": float(np.percentile(ms, 95)), "p99_ms": float(np.percentile(ms, 99)), "max_ms": float(ms.max()),
+    }
+
+
+def _progress(enabled: bool, text: str) -> None:
+    if enabled:
+        print(f"  {text}", file=sys.stderr, flush=True)
+
+
+def measure(spec: dict[str, Any]) -> dict[str, Any]:
+    """Run the protocol on ``spec`` (see profile.py for its keys) and return the measured figures."""
+    show = bool(spec.get("progress"))
+    with np.load(spec["feed"]) as z:
+        feed = {k: z[k] for k in z.files}
+    mem0 = _rss_mb()
+    opts = session_options(spec.get("session") or {})
+    t0 = time.perf_counter()
+    sess = ort.InferenceSession(spec["model"], opts, providers=[(p, o) for p, o in spec["providers"]])
+    create_s = time.perf_counter() - t0
+    active = sess.get_providers()
+    wanted = spec["providers"][0][0]
+    if wanted not in active and not spec.get("allow_fallback"):
+        raise RuntimeError(f"{wanted} was requested but the session runs on {', '.join(active)}; no silent fallback")
+    mem1 = _rss_mb()
+
+    t0 = time.perf_counter()
+    sess.run(None, feed)
+    first_s = time.perf_counter() - t0
+
+    _progress(show, f"warm-up: ≥ {spec['warmup_runs']} runs and ≥ {spec['warmup_seconds']} s")
+    n_warm, t_start = 0, time.perf_counter()
+    while n_warm < spec["warmup_runs"] or time.perf_counter() - t_start < spec["warmup_seconds"]:
+        sess.run(None, feed)
+        n_warm += 1
+
+    mem2 = _rss_mb()  # after warm-up: what inference allocates, before the timing buffer grows
+
+    _progress(show, f"timed runs: ≥ {spec['runs']} runs and ≥ {spec['min_seconds']} s")
+    times = array.array("d")
+    t_start = time.perf_counter()
+    clock = time.perf_counter
+    while (len(times) < spec["runs"] or clock() - t_start < spec["min_seconds"]) and len(times) < MAX_TIMED_RUNS:
+        a = clock()
+        sess.run(None, feed)
+        times.append(clock() - a)
+    total_s = clock() - t_start
+
+    ms = np.asarray(times) * 1e3
+    batch = int(next(iter(feed.values())).shape[0]) if feed else 1
+    timing = {
+        "session_create_ms": create_s * 1e3, "first_run_ms": first_s * 1e3, "warmup_runs": n_warm,
+        "runs": len(times), "total_s": total_s, **_percentiles(ms),
+        "throughput_samples_per_s": batch * len(times) / float(ms.sum() / 1e3),
+    }
+    if mem0 and mem1 and mem2:
+        memory: dict[str, Any] = {
+            "rss_before_mb": mem0[0], "session_added_mb": mem1[0] - mem0[0],
+            "inference_peak_added_mb": max(0.0, mem2[1] - mem1[0]), "peak_rss_mb": mem2[1],
+        }
+    else:
+        memory = {"not_measured": "no /proc/self/status on this platform"}
+
+    if spec.get("eval"):
+        _progress(show, "outputs on the evaluation inputs")
+        with np.load(spec["eval"]) as z:
+            x = z["x"]
+        name = sess.get_inputs()[0].name
+        step = int(spec.get("eval_batch") or 256)
+        outs = [np.asarray(sess.run(None, {name: x[i : i + step]})[0]) for i in range(0, len(x), step)]
+        np.save(spec["eval_out"], np.concatenate(outs))
+
+    return {
+        "timing": timing,
+        "memory": memory,
+        "providers_active": active,
+        "host": {
+            "platform": platform.platform(), "machine": platform.machine(), "processor": _cpu_name(),
+            "python": platform.python_version(), "onnxruntime": ort.__version__,
+            "available_providers": ort.get_available_providers(),
+        },
+    }
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def main(argv: list[str]) -> int:
+    spec_path, out_path = argv
+    with open(spec_path, encoding="utf-8") as f:
+        spec = json.load(f)
+    try:
+        result = measure(spec)
+    except Exception as e:  # reported to the parent, which turns it into a user error
+        result = {"error": f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"}
+    with open(out_path, "w", encoding="utf-8") as f:
+        json.dump(result, f)
+    return 0 if "error" not in result else 3
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,179 @@
+"""``edgedistill`` command line: parse, call one API function, print. No logic lives here.
+
+Heavy libraries load inside the commands, so ``edgedistill --help`` is instant.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from . import __version__
+
+
+def _echo(msg: str = "") -> None:
+    """Print above any live progress bar."""
+    from tqdm.auto import tqdm
+
+    tqdm.write(msg, file=sys.stdout)
+
+
+def _parse_student_args(pairs: tuple[str, ...]) -> dict[str, Any]:
+    import yaml
+
+    from .errors import EdgeDistillError
+
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise EdgeDistillError(f"--student-arg {pair!r} is not key=value (e.g. --student-arg hidden=64,32)")
+        try:
+            items = [yaml.safe_load(v) for v in value.split(",")] if "," in value and not value.startswith("[") else yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise EdgeDistillError(f"--student-arg {pair!r}: cannot read the value {value!r}") from None
+        out[key.replace("-", "_")] = items
+    return out
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="edgedistill")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
+@click.pass_context
+def main(ctx: click.Context, quiet: bool) -> None:
+    """Distill an ONNX teacher into a small student, convert it for edge targets, profile it.
+
+    \b
+    edgedistill demo                                   the whole pipeline on built-in digits
+    edgedistill inspect teacher.onnx                   what a model file holds
+    edgedistill distill --teacher T.onnx -o run/       teacher → PyTorch student
+    edgedistill convert run/ -o out/ --quantize dynamic
+    edgedistill profile out/student.onnx --device cpu --data builtin:digits -o prof/
+    """
+    ctx.obj = {"progress": not quiet}
+
+
+@main.command("inspect")
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
+def inspect_cmd(model: str, as_json: bool) -> None:
+    """Show MODEL's inputs/outputs, opsets, op counts, parameter count and bytes."""
+    from .teacher import inspect_model
+
+    info = inspect_model(model)
+    if as_json:
+        click.echo(json.dumps(info.to_json(), indent=2))
+        return
+    click.echo(f"{info.path}  ({info.size_bytes:,} bytes, IR {info.ir_version}, producer {info.producer or 'unknown'})")
+    click.echo("opsets:  " + ", ".join(f"{k} {v}" for k, v in info.opsets.items()))
+    for title, specs in (("inputs", info.inputs), ("outputs", info.outputs)):
+        click.echo(f"{title}:")
+        for s in specs:
+            dims = ", ".join("?" if d is None else str(d) for d in s.shape)
+            click.echo(f"  {s.name:<24} {s.dtype:<10} [{dims}]")
+    click.echo(f"parameters: {info.parameters:,} ({info.parameter_bytes:,} bytes)")
+    click.echo("ops:     " + ", ".join(f"{op} {n}" for op, n in info.op_counts.items()))
+    if info.metadata:
+        click.echo("metadata:")
+        for k, v in info.metadata.items():
+            click.echo(f"  {k} = {v}")
+
+
+@main.command()
+@click.option("--teacher", "-t", type=click.Path(dir_okay=False), help="Teacher ONNX file.")
+@click.option("--data", "-d", default="builtin:digits", show_default=True, help="builtin:digits or an .npz with x (and optionally y, split).")
+@click.option("--student", "-s", default="mlp", show_default=True, help="Student family (mlp, cnn).")
+@click.option("--student-arg", "student_args", multiple=True, metavar="KEY=VALUE", help="Student size knob, repeatable (e.g. hidden=64,32).")
+@click.option("--labels/--no-labels", default=False, show_default=True, help="Mix hard-label cross-entropy into the loss (needs y).")
+@click.option("--epochs", type=int, default=100, show_default=True)
+@click.option("--batch-size", type=int, default=64, show_default=True)
+@click.option("--lr", type=float, default=1e-2, show_default=True, help="AdamW learning rate (cosine schedule).")
+@click.option("--temperature", "-T", type=float, default=4.0, show_default=True, help="KD softmax temperature.")
+@click.option("--alpha", type=float, default=0.5, show_default=True, help="Weight of the label loss when --labels.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--cache-dir", type=click.Path(file_okay=False), default=None, help="Teacher-output cache [default: ~/.cache/edgedistill or $EDGEDISTILL_CACHE].")
+@click.option("--log-every", type=int, default=None, help="Print every Nth epoch [default: about ten lines].")
+@click.option("--resume", is_flag=True, help="Continue the run in -o from its last checkpoint, with its stored config.")
+@click.option("-o", "--out", required=True, type=click.Path(file_okay=False), help="Run folder to write.")
+@click.pass_obj
+def distill(obj: dict[str, Any], out: str, student_args: tuple[str, ...], **kw: Any) -> None:
+    """Train a small PyTorch student to reproduce the teacher's outputs (label-free by default)."""
+    from .distill import distill as run_distill
+
+    res = run_distill(out=out, student_args=_parse_student_args(student_args), progress=obj["progress"], log=_echo, **kw)
+    f = res.final
+    acc = "" if f is None or f.val_accuracy is None else f", val accuracy {f.val_accuracy:.4f}"
+    click.echo(f"wrote {out}/student.pt and student.json: {res.student_parameters:,} parameters"
+               + ("" if f is None else f", val agreement with teacher {f.val_agreement:.4f}{acc}"))
+
+
+@main.command()
+@click.argument("run", type=click.Path(file_okay=False))
+@click.option("-o", "--out", required=True, type=click.Path(file_okay=False), help="Output folder for the ONNX files and convert.json.")
+@click.option("--quantize", type=click.Choice(["none", "dynamic"]), default="none", show_default=True, help="Also write a dynamic int8 model.")
+@click.option("--data", default=None, help="Data for the parity check [default: the run's data].")
+@click.option("--opset", type=int, default=18, show_default=True)
+@click.option("--atol", type=float, default=1e-4, show_default=True, help="Parity tolerance (absolute).")
+@click.option("--rtol", type=float, default=1e-3, show_default=True, help="Parity tolerance (relative).")
+def convert(**kw: Any) -> None:
+    """Export the student of distill RUN to ONNX, check parity with PyTorch, optionally quantize."""
+    from .convert import convert as run_convert
+
+    res = run_convert(log=_echo, **kw)
+    click.echo(f"wrote {res.out_dir}/convert.json")
+
+
+@main.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--device", default="cpu", show_default=True, help="Device name (see `edgedistill devices`) or a device .yaml file.")
+@click.option("--data", default=None, help="builtin:digits or .npz: real inputs, accuracy on its test split.")
+@click.option("--teacher", type=click.Path(dir_okay=False), default=None, help="Teacher ONNX: report agreement and KL with it.")
+@click.option("-o", "--out", type=click.Path(file_okay=False), default=None, help="Folder for profile.json and profile.md.")
+@click.option("--batch", "batch_size", type=int, default=1, show_default=True)
+@click.option("--runs", type=int, default=100, show_default=True, help="Minimum number of timed runs.")
+@click.option("--min-seconds", type=float, default=2.0, show_default=True, help="Minimum total time of the timed runs.")
+@click.option("--warmup-runs", type=int, default=10, show_default=True)
+@click.option("--warmup-seconds", type=float, default=0.5, show_default=True)
+@click.option("--threads", type=int, default=None, help="Override the device's intra-op threads.")
+@click.option("--allow-fallback", is_flag=True, help="Measure on CPU if the device's EP is missing (the report says so).")
+@click.pass_obj
+def profile(obj: dict[str, Any], **kw: Any) -> None:
+    """Measure MODEL's latency, memory and accuracy on a device, in a fresh process."""
+    from .profile import profile as run_profile
+    from .report import profile_markdown
+
+    res = run_profile(progress=obj["progress"], log=_echo, **kw)
+    click.echo(profile_markdown(res))
+    if kw["out"]:
+        click.echo(f"wrote {kw['out']}/profile.json and profile.md")
+
+
+@main.command()
+def devices() -> None:
+    """List the device files and whether each can run on this host."""
+    from .devices import list_devices
+
+    for d in list_devices():
+        ok, why = d.availability()
+        click.echo(f"{d.name:<10} {'yes' if ok else 'no ':<4} {d.description}")
+        if not ok:
+            click.echo(f"{'':<15}{why}")
+
+
+@main.command()
+@click.option("-o", "--out", default="demo-out", show_default=True, type=click.Path(file_okay=False))
+@click.option("--epochs", type=int, default=100, show_default=True)
+@click.option("--min-seconds", type=float, default=2.0, show_default=True, help="Minimum timed seconds per profiled model.")
+@click.pass_obj
+def demo(obj: dict[str, Any], out: str, epochs: int, min_seconds: float) -> None:
+    """The whole pipeline on the built-in digits teacher and data, ending in a comparison table."""
+    from .demo import demo as run_demo
+
+    run_demo(out=out, epochs=epochs, min_seconds=min_seconds, progress=obj["progress"], log=_echo)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
