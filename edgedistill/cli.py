@@ -57,7 +57,7 @@ def main(ctx: click.Context, quiet: bool) -> None:
 
 
 @main.command("inspect")
-@click.argument("model", type=click.Path(dir_okay=False))
+@click.argument("model", type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
 def inspect_cmd(model: str, as_json: bool) -> None:
     """Show MODEL's inputs/outputs, opsets, op counts, parameter count and bytes."""
@@ -83,7 +83,7 @@ def inspect_cmd(model: str, as_json: bool) -> None:
 
 
 @main.command()
-@click.option("--teacher", "-t", type=click.Path(dir_okay=False), help="Teacher ONNX file.")
+@click.option("--teacher", "-t", type=click.Path(), help="Teacher ONNX file.")
 @click.option("--data", "-d", default="builtin:digits", show_default=True, help="builtin:digits or an .npz with x (and optionally y, split).")
 @click.option("--student", "-s", default="mlp", show_default=True, help="Student family (mlp, cnn).")
 @click.option("--student-arg", "student_args", multiple=True, metavar="KEY=VALUE", help="Student size knob, repeatable (e.g. hidden=64,32).")
@@ -94,10 +94,10 @@ def inspect_cmd(model: str, as_json: bool) -> None:
 @click.option("--temperature", "-T", type=float, default=4.0, show_default=True, help="KD softmax temperature.")
 @click.option("--alpha", type=float, default=0.5, show_default=True, help="Weight of the label loss when --labels.")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--cache-dir", type=click.Path(file_okay=False), default=None, help="Teacher-output cache [default: ~/.cache/edgedistill or $EDGEDISTILL_CACHE].")
+@click.option("--cache-dir", type=click.Path(), default=None, help="Teacher-output cache [default: ~/.cache/edgedistill or $EDGEDISTILL_CACHE].")
 @click.option("--log-every", type=int, default=None, help="Print every Nth epoch [default: about ten lines].")
 @click.option("--resume", is_flag=True, help="Continue the run in -o from its last checkpoint, with its stored config.")
-@click.option("-o", "--out", required=True, type=click.Path(file_okay=False), help="Run folder to write.")
+@click.option("-o", "--out", required=True, type=click.Path(), help="Run folder to write.")
 @click.pass_obj
 def distill(obj: dict[str, Any], out: str, student_args: tuple[str, ...], **kw: Any) -> None:
     """Train a small PyTorch student to reproduce the teacher's outputs (label-free by default)."""
@@ -111,8 +111,8 @@ def distill(obj: dict[str, Any], out: str, student_args: tuple[str, ...], **kw: 
 
 
 @main.command()
-@click.argument("run", type=click.Path(file_okay=False))
-@click.option("-o", "--out", required=True, type=click.Path(file_okay=False), help="Output folder for the ONNX files and convert.json.")
+@click.argument("run", type=click.Path())
+@click.option("-o", "--out", required=True, type=click.Path(), help="Output folder for the ONNX files and convert.json.")
 @click.option("--quantize", type=click.Choice(["none", "dynamic"]), default="none", show_default=True, help="Also write a dynamic int8 model.")
 @click.option("--data", default=None, help="Data for the parity check [default: the run's data].")
 @click.option("--opset", type=int, default=18, show_default=True)
@@ -127,11 +127,11 @@ def convert(**kw: Any) -> None:
 
 
 @main.command()
-@click.argument("model", type=click.Path(dir_okay=False))
+@click.argument("model", type=click.Path())
 @click.option("--device", default="cpu", show_default=True, help="Device name (see `edgedistill devices`) or a device .yaml file.")
 @click.option("--data", default=None, help="builtin:digits or .npz: real inputs, accuracy on its test split.")
-@click.option("--teacher", type=click.Path(dir_okay=False), default=None, help="Teacher ONNX: report agreement and KL with it.")
-@click.option("-o", "--out", type=click.Path(file_okay=False), default=None, help="Folder for profile.json and profile.md.")
+@click.option("--teacher", type=click.Path(), default=None, help="Teacher ONNX: report agreement and KL with it.")
+@click.option("-o", "--out", type=click.Path(), default=None, help="Folder for profile.json and profile.md.")
 @click.option("--batch", "batch_size", type=int, default=1, show_default=True)
 @click.option("--runs", type=int, default=100, show_default=True, help="Minimum number of timed runs.")
 @click.option("--min-seconds", type=float, default=2.0, show_default=True, help="Minimum total time of the timed runs.")
@@ -164,7 +164,7 @@ def devices() -> None:
 
 
 @main.command()
-@click.option("-o", "--out", default="demo-out", show_default=True, type=click.Path(file_okay=False))
+@click.option("-o", "--out", default="demo-out", show_default=True, type=click.Path())
 @click.option("--epochs", type=int, default=100, show_default=True)
 @click.option("--min-seconds", type=float, default=2.0, show_default=True, help="Minimum timed seconds per profiled model.")
 @click.pass_obj

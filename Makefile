@@ -1,0 +1,35 @@
+# make demo  — set up .venv and run the whole pipeline on the built-in digits teacher and data
+# make test  — set up .venv and run the test suite
+# make bench — set up .venv and print the measured figures quoted in README.md
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.edgedistill-installed
+
+.PHONY: setup demo test bench clean
+
+setup: $(STAMP)
+
+# torch goes in first, pinned to the CPU build, and constraints.txt keeps every later install from
+# replacing it (a newer torch from the registry would pull several GB of CUDA wheels).
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	@if $(BIN)/python -m pip list 2>/dev/null | grep -i '^nvidia-'; then \
+		echo "error: CUDA wheels (nvidia-*) were installed into $(VENV); a requirement pulled a CUDA torch" >&2; exit 1; fi
+	@$(BIN)/python -c "import torch, sys; v = torch.__version__; sys.exit(0 if v.startswith('2.13.0') else 'torch ' + v + ' installed, expected the 2.13.0 CPU build')"
+	@touch $(STAMP)
+
+demo: setup
+	$(BIN)/edgedistill demo -o demo-out
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+bench: setup
+	$(BIN)/python benchmarks/teacher_vs_student.py
+
+clean:
+	rm -rf $(VENV) demo-out .pytest_cache
