@@ -111,19 +111,36 @@ def distill(obj: dict[str, Any], out: str, student_args: tuple[str, ...], **kw: 
 
 
 @main.command()
-@click.argument("run", type=click.Path())
-@click.option("-o", "--out", required=True, type=click.Path(), help="Output folder for the ONNX files and convert.json.")
-@click.option("--quantize", type=click.Choice(["none", "dynamic"]), default="none", show_default=True, help="Also write a dynamic int8 model.")
-@click.option("--data", default=None, help="Data for the parity check [default: the run's data].")
+@click.argument("source", type=click.Path())
+@click.option("-o", "--out", required=True, type=click.Path(), help="Output folder for the model files and convert.json.")
+@click.option("--device", default=None, help="Take the recipe from this device file's convert: section; flags override it.")
+@click.option("--quantize", multiple=True, metavar="METHOD", help="none, dynamic, static, fp16; repeat or comma-separate. The first is shipped.")
+@click.option("--optimize", type=click.Choice(["none", "basic", "extended", "all"]), default=None, help="onnxruntime offline graph optimisation [default: basic].")
+@click.option("--calib", default=None, help="Calibration data for static int8 (its train split) [default: the run's data].")
+@click.option("--calib-method", type=click.Choice(["minmax", "entropy", "percentile"]), default=None, help="[default: minmax]")
+@click.option("--calib-samples", type=int, default=None, help="Calibration samples [default: 512].")
+@click.option("--per-channel/--per-tensor", default=None, help="int8 weight granularity [default: per channel].")
+@click.option("--fixed-shape/--dynamic-shape", default=None, help="Fix input shapes (mobile EPs want them).")
+@click.option("--fixed-batch", type=int, default=1, show_default=True, help="Batch size used by --fixed-shape.")
+@click.option("--format", "format", type=click.Choice(["onnx", "ort"]), default=None, help="ort also writes the ORT-format file and its required-operators config.")
+@click.option("--data", default=None, help="Validation data for parity and accuracy [default: the run's data].")
+@click.option("--teacher", type=click.Path(), default=None, help="Teacher ONNX for agreement [default: the run's teacher].")
 @click.option("--opset", type=int, default=18, show_default=True)
 @click.option("--atol", type=float, default=1e-4, show_default=True, help="Parity tolerance (absolute).")
 @click.option("--rtol", type=float, default=1e-3, show_default=True, help="Parity tolerance (relative).")
-def convert(**kw: Any) -> None:
-    """Export the student of distill RUN to ONNX, check parity with PyTorch, optionally quantize."""
+@click.option("--latency/--no-latency", default=True, show_default=True, help="Measure p50 of each variant on this host.")
+def convert(quantize: tuple[str, ...], **kw: Any) -> None:
+    """Convert SOURCE (a distill run folder, its student.json, or any .onnx) into verified files for a target.
+
+    \b
+    edgedistill convert runs/mlp -o out/ --quantize dynamic,static,fp16
+    edgedistill convert runs/mlp -o out-android/ --device android-nnapi
+    edgedistill convert teacher.onnx -o out/ --quantize static --data builtin:digits
+    """
     from .convert import convert as run_convert
 
-    res = run_convert(log=_echo, **kw)
-    click.echo(f"wrote {res.out_dir}/convert.json")
+    res = run_convert(quantize=list(quantize) if quantize else None, log=_echo, **kw)
+    click.echo(f"ship {res.ship}; wrote {res.out_dir}/convert.json")
 
 
 @main.command()

@@ -57,11 +57,11 @@ def demo(
     log(f"[1/3] distill: {teacher.name} → mlp student on builtin:digits, no labels")
     dist = distill(teacher=teacher, data="builtin:digits", student="mlp", labels=False, epochs=epochs, out=run, progress=progress, log=log)
     log(f"[2/3] convert: {run} → ONNX fp32 + dynamic int8")
-    conv = convert(run=run, out=out_dir / "student", quantize="dynamic", log=log)
+    conv = convert(source=run, out=out_dir / "student", quantize="dynamic", latency=False, log=log)
     log(f"[3/3] profile on {device}: teacher, student fp32, student int8")
     models = [("teacher (CNN)", teacher), ("student fp32 (MLP)", pathlib.Path(conv.onnx))]
-    if conv.int8:
-        models.append(("student int8 (MLP)", pathlib.Path(conv.int8["path"])))
+    if "dynamic" in conv.files:
+        models.append(("student int8 (MLP)", pathlib.Path(conv.files["dynamic"])))
     results = []
     for (label, path), slug in zip(models, ("teacher", "student", "student_int8")):
         results.append((label, profile(
@@ -82,7 +82,8 @@ def demo(
         f"Label-free student: {checks['parameters_ratio']['value']:.1f}x fewer parameters, "
         f"{100 * checks['accuracy_vs_teacher']['value']:.1f} % of the teacher's test accuracy, "
         f"p50 {s['p50_ms']:.4f} ms vs {t['p50_ms']:.4f} ms ({s['speedup']:.1f}x faster).",
-        f"Distilled in {dist.epochs_run} epochs without labels; parity fp32 ONNX vs PyTorch max abs diff {conv.parity.max_abs_diff:.2g}.",
+        f"Distilled in {dist.epochs_run} epochs without labels; parity fp32 ONNX vs PyTorch max abs diff {conv.parity.max_abs_diff:.2g}."
+        if conv.parity else "",
     ]
     if len(rows) > 2 and rows[2]["p50_ms"] > s["p50_ms"]:
         summary.append(

@@ -18,7 +18,7 @@ import yaml
 from .errors import EdgeDistillError
 
 KEYS = {"name", "description", "providers", "session", "convert", "notes"}
-CONVERT_KEYS = {"quantize", "fixed_shape", "format"}
+CONVERT_KEYS = {"quantize", "optimize", "calib_method", "per_channel", "fixed_shape", "format"}
 
 # What to install (or where to run) for each execution provider this build may lack.
 INSTALL_HINTS = {

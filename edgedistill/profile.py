@@ -95,31 +95,12 @@ def profile(
         rng = np.random.default_rng(0)
         feed = rng.standard_normal((batch_size, *spec_in.shape[1:])).astype(in_dtype)
 
-    with tempfile.TemporaryDirectory(prefix="edgedistill-profile-") as tmp:
-        tmpd = pathlib.Path(tmp)
-        np.savez(tmpd / "feed.npz", **{spec_in.name: feed})
-        spec = {
-            "model": str(pathlib.Path(model).resolve()), "providers": [[p, o] for p, o in providers], "session": session,
-            "allow_fallback": fallback, "feed": str(tmpd / "feed.npz"), "warmup_runs": warmup_runs,
-            "warmup_seconds": warmup_seconds, "runs": runs, "min_seconds": min_seconds, "progress": progress,
-        }
-        if x_eval is not None:
-            np.savez(tmpd / "eval.npz", x=x_eval)
-            spec.update(eval=str(tmpd / "eval.npz"), eval_out=str(tmpd / "eval_out.npy"))
-        (tmpd / "spec.json").write_text(json.dumps(spec), encoding="utf-8")
-        log(f"profiling {pathlib.Path(model).name} on {dev.name} ({providers[0][0]}{', CPU fallback' if fallback else ''}), batch {batch_size}")
-        proc = subprocess.run(
-            [sys.executable, "-m", "edgedistill._measure", str(tmpd / "spec.json"), str(tmpd / "result.json")],
-            stdout=subprocess.PIPE, stderr=None if progress else subprocess.PIPE, text=True,
-        )
-        result_path = tmpd / "result.json"
-        if not result_path.exists():
-            tail = (proc.stderr or "").strip().splitlines()[-1:] if proc.stderr else []
-            raise EdgeDistillError(f"the measuring process died (exit {proc.returncode}{': ' + tail[0] if tail else ''}); the model may crash onnxruntime")
-        measured = json.loads(result_path.read_text(encoding="utf-8"))
-        if "error" in measured:
-            raise EdgeDistillError(f"measuring {pathlib.Path(model).name} on {dev.name} failed: {measured['error']}")
-        outputs = np.load(tmpd / "eval_out.npy") if x_eval is not None else None
+    log(f"profiling {pathlib.Path(model).name} on {dev.name} ({providers[0][0]}{', CPU fallback' if fallback else ''}), batch {batch_size}")
+    measured, outputs = measure_in_child(
+        model, providers=providers, session=session, feed={spec_in.name: feed}, eval_x=x_eval, allow_fallback=fallback,
+        warmup_runs=warmup_runs, warmup_seconds=warmup_seconds, runs=runs, min_seconds=min_seconds, progress=progress,
+        what=f"{pathlib.Path(model).name} on {dev.name}",
+    )
 
     accuracy = _accuracy(outputs, y_eval, x_raw if data is not None else None, data, teacher, info.metadata)
     result = ProfileResult(
@@ -147,6 +128,49 @@ def profile(
         write_json(out_dir / "profile.json", result.to_json())
         write_text(out_dir / "profile.md", profile_markdown(result))
     return result
+
+
+def measure_in_child(
+    model: str | os.PathLike[str],
+    *,
+    providers: list[tuple[str, dict[str, Any]]],
+    session: dict[str, Any],
+    feed: dict[str, np.ndarray],
+    eval_x: np.ndarray | None = None,
+    allow_fallback: bool = False,
+    warmup_runs: int = 10,
+    warmup_seconds: float = 0.5,
+    runs: int = 100,
+    min_seconds: float = 2.0,
+    progress: bool = False,
+    what: str = "the model",
+) -> tuple[dict[str, Any], np.ndarray | None]:
+    """Run the measurement protocol (`edgedistill._measure`) in a fresh process; returns (figures, eval outputs)."""
+    with tempfile.TemporaryDirectory(prefix="edgedistill-measure-") as tmp:
+        tmpd = pathlib.Path(tmp)
+        np.savez(tmpd / "feed.npz", **feed)
+        spec = {
+            "model": str(pathlib.Path(model).resolve()), "providers": [[p, o] for p, o in providers], "session": session,
+            "allow_fallback": allow_fallback, "feed": str(tmpd / "feed.npz"), "warmup_runs": warmup_runs,
+            "warmup_seconds": warmup_seconds, "runs": runs, "min_seconds": min_seconds, "progress": progress,
+        }
+        if eval_x is not None:
+            np.savez(tmpd / "eval.npz", x=eval_x)
+            spec.update(eval=str(tmpd / "eval.npz"), eval_out=str(tmpd / "eval_out.npy"))
+        (tmpd / "spec.json").write_text(json.dumps(spec), encoding="utf-8")
+        proc = subprocess.run(
+            [sys.executable, "-m", "edgedistill._measure", str(tmpd / "spec.json"), str(tmpd / "result.json")],
+            stdout=subprocess.PIPE, stderr=None if progress else subprocess.PIPE, text=True,
+        )
+        result_path = tmpd / "result.json"
+        if not result_path.exists():
+            tail = (proc.stderr or "").strip().splitlines()[-1:] if proc.stderr else []
+            raise EdgeDistillError(f"the measuring process died (exit {proc.returncode}{': ' + tail[0] if tail else ''}); the model may crash onnxruntime")
+        measured = json.loads(result_path.read_text(encoding="utf-8"))
+        if "error" in measured:
+            raise EdgeDistillError(f"measuring {what} failed: {measured['error']}")
+        outputs = np.load(tmpd / "eval_out.npy") if eval_x is not None else None
+    return measured, outputs
 
 
 def _accuracy(outputs, labels, x_raw, data, teacher, metadata: dict[str, str]) -> dict[str, Any]:
