@@ -7,7 +7,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.edgedistill-installed
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test bench bench-quant clean
 
 setup: $(STAMP)
 
@@ -30,6 +30,9 @@ test: setup
 
 bench: setup
 	$(BIN)/python benchmarks/teacher_vs_student.py
+
+bench-quant: setup
+	$(BIN)/python benchmarks/quantization.py
 
 clean:
 	rm -rf $(VENV) demo-out .pytest_cache

@@ -4,7 +4,7 @@ The heavy API (torch, onnx) loads on first use, so ``import edgedistill`` stays 
 
     import edgedistill as ed
     run = ed.distill(teacher="teacher.onnx", data="builtin:digits", student="mlp", out="run/")
-    conv = ed.convert(run="run/", out="out/", quantize="dynamic")
+    conv = ed.convert(source="run/", out="out/", quantize="dynamic")
     prof = ed.profile(model="out/student.onnx", device="cpu", data="builtin:digits", out="prof/")
 """
 
