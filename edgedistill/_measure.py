@@ -58,6 +58,17 @@ def session_options(cfg: dict[str, Any]) -> ort.SessionOptions:
     return opts
 
 
+def ort_error_message(e: BaseException) -> str:
+    """onnxruntime's exception text without its '[ONNXRuntimeError] : 1 : FAIL : Load model from X failed:' preamble."""
+    import re
+
+    text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    text = re.sub(r"^\[ONNXRuntimeError\]\s*:\s*\d+\s*:\s*\w+\s*:\s*", "", text)
+    text = re.sub(r"^Load model from .*? failed:\s*", "", text)
+    text = re.sub(r"^(Fatal error|This is an invalid model)[.:]?\s*", "", text)
+    return text
+
+
 def _rss_mb() -> tuple[float, float] | None:
     """(current RSS, peak RSS) of this process in MiB, from /proc; None where /proc is absent."""
     try:
@@ -173,7 +184,7 @@ def main(argv: list[str]) -> int:
     try:
         result = measure(spec)
     except Exception as e:  # reported to the parent, which turns it into a user error
-        result = {"error": f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"}
+        result = {"error": ort_error_message(e)}
     with open(out_path, "w", encoding="utf-8") as f:
         json.dump(result, f)
     return 0 if "error" not in result else 3

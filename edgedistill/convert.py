@@ -307,6 +307,11 @@ def _convert(src: _Source, out_dir, staging: pathlib.Path, s: dict[str, Any], *,
     if s["format"] == "ort" or _targets_mobile(device):
         steps.append(_mobile_check(ship))
         log(_mobile_line(steps[-1]))
+        ep = _mobile_ep_key(device)
+        if ep and steps[-1][ep]["verdict"] == "NO":
+            r = steps[-1][ep]
+            log(f"WARNING: {device} will run most of {ship.name} on its CPU fallback ({r['supported_nodes']}/{r['nodes']} nodes "
+                f"on the accelerator in {r['partitions']} partition(s); unsupported: {', '.join(r['unsupported_ops']) or 'dynamic shapes'})")
     if s["format"] == "ort":
         step = _to_ort(ship, staging, device)
         steps.append(step)
@@ -408,12 +413,9 @@ def _latency(path: pathlib.Path, x: np.ndarray | None) -> dict[str, Any]:
 
 
 def _ort_run(path: pathlib.Path | str, x: np.ndarray, batch: int = 256) -> np.ndarray:
-    import onnxruntime as ort
+    from .teacher import ort_session
 
-    try:
-        sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    except Exception as e:
-        raise EdgeDistillError(f"onnxruntime cannot load {pathlib.Path(path).name}: {str(e).strip().splitlines()[0]}") from None
+    sess = ort_session(path)
     name = sess.get_inputs()[0].name
     return np.concatenate([np.asarray(sess.run(None, {name: x[i : i + batch]})[0]) for i in range(0, len(x), batch)])
 
@@ -516,6 +518,7 @@ def _optimize(path: pathlib.Path, level: str) -> dict[str, Any]:
     import onnxruntime as ort
 
     from ._measure import GRAPH_LEVELS
+    from .teacher import ort_session
 
     before = onnx.load(str(path))
     tmp = path.with_name(path.stem + ".opt.onnx")
@@ -523,7 +526,7 @@ def _optimize(path: pathlib.Path, level: str) -> dict[str, Any]:
     opts.graph_optimization_level = GRAPH_LEVELS[level]
     opts.optimized_model_filepath = str(tmp)
     t0 = time.perf_counter()
-    ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    ort_session(path, opts)
     after = onnx.load(str(tmp))
     # onnxruntime drops the model's metadata when it saves the optimised graph: carry it over.
     del after.metadata_props[:]
@@ -634,12 +637,17 @@ def _fix_shapes(src: pathlib.Path, dst: pathlib.Path, batch: int) -> dict[str, A
     return {"step": "fixed_shape", "file": dst.name, "inputs": shapes, "tool": "onnxruntime.tools.onnx_model_utils.make_input_shape_fixed"}
 
 
-def _targets_mobile(device: str | None) -> bool:
+def _mobile_ep_key(device: str | None) -> str | None:
+    """The usability-check entry for the device's accelerator, when it is NNAPI or CoreML."""
     if device is None:
-        return False
+        return None
     from .devices import load_device
 
-    return load_device(device).primary in ("NnapiExecutionProvider", "CoreMLExecutionProvider")
+    return {"NnapiExecutionProvider": "nnapi", "CoreMLExecutionProvider": "coreml_mlprogram"}.get(load_device(device).primary)
+
+
+def _targets_mobile(device: str | None) -> bool:
+    return _mobile_ep_key(device) is not None
 
 
 def _mobile_check(path: pathlib.Path) -> dict[str, Any]:

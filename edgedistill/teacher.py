@@ -78,6 +78,21 @@ def _spec_from_ort(node_arg) -> TensorSpec:
     return TensorSpec(node_arg.name, shape, np.dtype(dtype).name if dtype else node_arg.type)
 
 
+def ort_session(path: str | os.PathLike[str], options=None, *, providers=("CPUExecutionProvider",)):
+    """An onnxruntime session; a model this build cannot run (unknown op, newer opset) is a one-line user error."""
+    import onnxruntime as ort
+
+    from ._measure import ort_error_message
+
+    try:
+        return ort.InferenceSession(str(path), options, providers=list(providers))
+    except Exception as e:
+        raise EdgeDistillError(
+            f"onnxruntime {ort.__version__} cannot load {pathlib.Path(path).name}: {ort_error_message(e)}; "
+            "the model needs an onnxruntime build (or custom-op library) that implements it"
+        ) from None
+
+
 class OnnxTeacher:
     """An ONNX model run with onnxruntime on the CPU (the teacher pass is offline work)."""
 
@@ -89,11 +104,7 @@ class OnnxTeacher:
         opts = ort.SessionOptions()
         if threads:
             opts.intra_op_num_threads = threads
-        try:
-            self.session = ort.InferenceSession(str(self.path), opts, providers=["CPUExecutionProvider"])
-        except Exception as e:
-            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise EdgeDistillError(f"onnxruntime {ort.__version__} cannot load {self.path}: {msg}") from None
+        self.session = ort_session(self.path, opts)
         self.inputs = [_spec_from_ort(a) for a in self.session.get_inputs()]
         self.outputs = [_spec_from_ort(a) for a in self.session.get_outputs()]
         if len(self.inputs) != 1:

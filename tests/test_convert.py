@@ -131,3 +131,30 @@ def test_export_failure_is_a_clear_error(tmp_path):
     spec = {"input": {"name": "x", "shape": [None, 4]}, "output": {"name": "y"}}
     with pytest.raises(EdgeDistillError, match=r"cannot export the student to ONNX: dynamo exporter failed .*linalg_eig.*TorchScript exporter failed too"):
         export_onnx(NotExportable(), spec, tmp_path / "m.onnx", opset=18)
+
+
+def test_an_op_this_onnxruntime_cannot_run_is_a_clear_error(tmp_path):
+    graph = helper.make_graph(
+        [helper.make_node("Frobnicate", ["x"], ["y"], domain="com.example")], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.example", 1)])
+    onnx.save(model, str(tmp_path / "custom.onnx"))
+    np.savez(tmp_path / "d.npz", x=np.ones((20, 4), np.float32))
+    out = tmp_path / "o"
+    res = invoke("convert", tmp_path / "custom.onnx", "-o", out, "--data", tmp_path / "d.npz", "--quantize", "dynamic")
+    assert_user_error(res, "cannot load custom.onnx", "com.example:Frobnicate", "onnxruntime build (or custom-op library)")
+    assert list(out.iterdir()) == []
+    assert_user_error(invoke("profile", tmp_path / "custom.onnx"), "com.example:Frobnicate")
+
+
+def test_ios_recipe_warns_when_coreml_would_split_the_graph(run_dir, tmp_path):
+    # A QDQ model is split into many CoreML partitions: the console says the phone will mostly use its CPU.
+    res = invoke("convert", run_dir, "-o", tmp_path / "ios", "--device", "ios-coreml", "--quantize", "static", "--no-latency")
+    assert res.exit_code == 0, res.output
+    report = json.loads((tmp_path / "ios" / "convert.json").read_text())
+    coreml = _step(report, "mobile_check")["coreml_mlprogram"]
+    if coreml["verdict"] == "NO":
+        assert "WARNING: ios-coreml will run most of" in res.output
+    assert (tmp_path / "ios" / "student.qdq.fixed.ort").is_file()
