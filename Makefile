@@ -7,7 +7,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.edgedistill-installed
 
-.PHONY: setup demo test bench bench-quant clean
+.PHONY: setup browser demo test bench bench-quant bench-fidelity clean
 
 setup: $(STAMP)
 
@@ -25,7 +25,15 @@ $(STAMP): pyproject.toml constraints.txt
 demo: setup
 	$(BIN)/edgedistill demo -o demo-out
 
-test: setup
+# The HTML reports are checked in Debian's headless Chromium; install it when missing (needs root,
+# as on CI). Without it the rendering tests skip locally and fail under CI=true.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+		else echo "note: chromium is not installed and this user cannot apt-get it; HTML rendering tests will skip"; fi; }
+
+test: setup browser
 	$(BIN)/python -m pytest -q
 
 bench: setup
@@ -33,6 +41,9 @@ bench: setup
 
 bench-quant: setup
 	$(BIN)/python benchmarks/quantization.py
+
+bench-fidelity: setup
+	$(BIN)/python benchmarks/profile_fidelity.py
 
 clean:
 	rm -rf $(VENV) demo-out .pytest_cache

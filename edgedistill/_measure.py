@@ -92,41 +92,80 @@ def _progress(enabled: bool, text: str) -> None:
         print(f"  {text}", file=sys.stderr, flush=True)
 
 
+# Execution providers whose inputs and outputs live in device memory: timed through IOBinding.
+DEVICE_OF_EP = {"CUDAExecutionProvider": "cuda", "TensorrtExecutionProvider": "cuda", "DmlExecutionProvider": "dml"}
+
+
+def _runner(sess: ort.InferenceSession, feed: dict[str, np.ndarray], mode: str, ep: str):
+    """A zero-argument callable doing one inference, and whether it uses IOBinding.
+
+    With IOBinding the inputs are copied to the device once, outputs stay on the device, and
+    every run ends with a device synchronisation, so the clock stops when the work is done.
+    """
+    device = DEVICE_OF_EP.get(ep)
+    if mode == "off" or (mode == "auto" and device is None):
+        return (lambda: sess.run(None, feed)), False
+    device = device or "cpu"
+    binding = sess.io_binding()
+    for name, arr in feed.items():
+        binding.bind_ortvalue_input(name, ort.OrtValue.ortvalue_from_numpy(arr, device, 0))
+    for out in sess.get_outputs():
+        binding.bind_output(out.name, device)
+
+    def run() -> None:
+        sess.run_with_iobinding(binding)
+        binding.synchronize_outputs()
+
+    return run, True
+
+
+def _histogram(ms: np.ndarray, bins: int = 30) -> dict[str, list[float]]:
+    """Counts over [min, p99]; the slowest 1 % go into the last bin, so every run is counted."""
+    hi = float(np.percentile(ms, 99))
+    lo = float(ms.min())
+    if hi <= lo:
+        hi = lo + 1e-6
+    counts, edges = np.histogram(np.clip(ms, lo, hi), bins=bins, range=(lo, hi))
+    return {"edges_ms": [float(e) for e in edges], "counts": [int(c) for c in counts]}
+
+
 def measure(spec: dict[str, Any]) -> dict[str, Any]:
     """Run the protocol on ``spec`` (see profile.py for its keys) and return the measured figures."""
     show = bool(spec.get("progress"))
     with np.load(spec["feed"]) as z:
         feed = {k: z[k] for k in z.files}
+    providers = [(p, o) for p, o in spec["providers"]]
     mem0 = _rss_mb()
     opts = session_options(spec.get("session") or {})
     t0 = time.perf_counter()
-    sess = ort.InferenceSession(spec["model"], opts, providers=[(p, o) for p, o in spec["providers"]])
+    sess = ort.InferenceSession(spec["model"], opts, providers=providers)
     create_s = time.perf_counter() - t0
     active = sess.get_providers()
-    wanted = spec["providers"][0][0]
+    wanted = providers[0][0]
     if wanted not in active and not spec.get("allow_fallback"):
         raise RuntimeError(f"{wanted} was requested but the session runs on {', '.join(active)}; no silent fallback")
     mem1 = _rss_mb()
+    run, iobinding = _runner(sess, feed, spec.get("iobinding", "auto"), active[0])
 
     t0 = time.perf_counter()
-    sess.run(None, feed)
+    run()
     first_s = time.perf_counter() - t0
 
     _progress(show, f"warm-up: ≥ {spec['warmup_runs']} runs and ≥ {spec['warmup_seconds']} s")
     n_warm, t_start = 0, time.perf_counter()
     while n_warm < spec["warmup_runs"] or time.perf_counter() - t_start < spec["warmup_seconds"]:
-        sess.run(None, feed)
+        run()
         n_warm += 1
 
     mem2 = _rss_mb()  # after warm-up: what inference allocates, before the timing buffer grows
 
     _progress(show, f"timed runs: ≥ {spec['runs']} runs and ≥ {spec['min_seconds']} s")
     times = array.array("d")
-    t_start = time.perf_counter()
     clock = time.perf_counter
+    t_start = clock()
     while (len(times) < spec["runs"] or clock() - t_start < spec["min_seconds"]) and len(times) < MAX_TIMED_RUNS:
         a = clock()
-        sess.run(None, feed)
+        run()
         times.append(clock() - a)
     total_s = clock() - t_start
 
@@ -136,6 +175,7 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
         "session_create_ms": create_s * 1e3, "first_run_ms": first_s * 1e3, "warmup_runs": n_warm,
         "runs": len(times), "total_s": total_s, **_percentiles(ms),
         "throughput_samples_per_s": batch * len(times) / float(ms.sum() / 1e3),
+        "iobinding": iobinding, "histogram": _histogram(ms),
     }
     if mem0 and mem1 and mem2:
         memory: dict[str, Any] = {
@@ -154,9 +194,16 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
         outs = [np.asarray(sess.run(None, {name: x[i : i + step]})[0]) for i in range(0, len(x), step)]
         np.save(spec["eval_out"], np.concatenate(outs))
 
+    ops: dict[str, Any] = {"not_measured": "per-op profiling not requested"}
+    if spec.get("op_profile_runs"):
+        _progress(show, f"per-op profile: a separate session, {spec['op_profile_runs']} runs")
+        del sess, run  # the profiling session must not share the timed session's resources
+        ops = op_profile(spec["model"], providers, spec.get("session") or {}, feed, int(spec["op_profile_runs"]))
+
     return {
         "timing": timing,
         "memory": memory,
+        "ops": ops,
         "providers_active": active,
         "host": {
             "platform": platform.platform(), "machine": platform.machine(), "processor": _cpu_name(),
@@ -164,6 +211,64 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
             "available_providers": ort.get_available_providers(),
         },
     }
+
+
+def op_profile(model: str, providers, session_cfg: dict[str, Any], feed: dict[str, np.ndarray], runs: int) -> dict[str, Any]:
+    """Per-op time from onnxruntime's profiler, aggregated by op type, by node and by execution provider.
+
+    Runs in its own session with profiling on (profiling slows every run, so these runs are never
+    the timed ones). The first run is dropped as warm-up; times are per run, averaged.
+    """
+    import os
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="edgedistill-ops-") as tmp:
+        opts = session_options(session_cfg)
+        opts.enable_profiling = True
+        opts.profile_file_prefix = os.path.join(tmp, "ort")
+        sess = ort.InferenceSession(model, opts, providers=providers)
+        for _ in range(runs + 1):
+            sess.run(None, feed)
+        with open(sess.end_profiling(), encoding="utf-8") as f:
+            events = json.load(f)
+    model_runs = sorted((e for e in events if e.get("cat") == "Session" and e.get("name") == "model_run"), key=lambda e: e["ts"])
+    if not model_runs:
+        return {"not_measured": "onnxruntime's profiler recorded no runs"}
+    after = model_runs[0]["ts"] + model_runs[0]["dur"]  # drop the first run
+    counted = len(model_runs) - 1
+    nodes: dict[str, dict[str, Any]] = {}
+    for e in events:
+        if e.get("cat") != "Node" or not str(e.get("name", "")).endswith("_kernel_time") or e["ts"] < after:
+            continue
+        args = e.get("args", {})
+        name = e["name"][: -len("_kernel_time")]
+        n = nodes.setdefault(name, {"node": name, "op_type": args.get("op_name", "?"), "provider": args.get("provider", "?"), "us": 0.0})
+        n["us"] += float(e["dur"])
+    total_us = sum(n["us"] for n in nodes.values()) or 1.0
+
+    def per_run(us: float) -> float:
+        return us / counted / 1e3
+
+    by_node = sorted(
+        ({"node": n["node"], "op_type": n["op_type"], "provider": n["provider"], "ms_per_run": per_run(n["us"]), "share": n["us"] / total_us}
+         for n in nodes.values()), key=lambda r: -r["ms_per_run"])
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in by_node:
+        groups.setdefault(("op_type", r["op_type"]), []).append(r)
+        groups.setdefault(("provider", r["provider"]), []).append(r)
+
+    def agg(kind: str) -> list[dict[str, Any]]:
+        rows = []
+        for (k, key), members in groups.items():
+            if k != kind:
+                continue
+            rows.append({kind: key, "nodes": len(members), "ms_per_run": sum(m["ms_per_run"] for m in members),
+                         "share": sum(m["share"] for m in members),
+                         **({"providers": sorted({m["provider"] for m in members})} if kind == "op_type" else {})})
+        return sorted(rows, key=lambda r: -r["ms_per_run"])
+
+    return {"runs": counted, "kernel_ms_per_run": per_run(total_us), "by_op_type": agg("op_type"),
+            "by_provider": agg("provider"), "by_node": by_node}
 
 
 def _cpu_name() -> str:

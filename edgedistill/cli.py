@@ -52,6 +52,7 @@ def main(ctx: click.Context, quiet: bool) -> None:
     edgedistill distill --teacher T.onnx -o run/       teacher → PyTorch student
     edgedistill convert run/ -o out/ --quantize dynamic
     edgedistill profile out/student.onnx --device cpu --data builtin:digits -o prof/
+    edgedistill report prof/profile.json prof-teacher/profile.json -o compare.html
     """
     ctx.obj = {"progress": not quiet}
 
@@ -147,25 +148,50 @@ def convert(quantize: tuple[str, ...], **kw: Any) -> None:
 @click.argument("model", type=click.Path())
 @click.option("--device", default="cpu", show_default=True, help="Device name (see `edgedistill devices`) or a device .yaml file.")
 @click.option("--data", default=None, help="builtin:digits or .npz: real inputs, accuracy on its test split.")
-@click.option("--teacher", type=click.Path(), default=None, help="Teacher ONNX: report agreement and KL with it.")
-@click.option("-o", "--out", type=click.Path(), default=None, help="Folder for profile.json and profile.md.")
-@click.option("--batch", "batch_size", type=int, default=1, show_default=True)
+@click.option("--teacher", type=click.Path(), default=None, help="Teacher ONNX: report agreement and KL (or MSE) with it.")
+@click.option("-o", "--out", type=click.Path(), default=None, help="Folder for profile.json, profile.md and profile.html.")
+@click.option("--batch", "batch", default="1", show_default=True, help="Batch size, or a comma list to sweep (1,8,32).")
+@click.option("--shape", "shapes", multiple=True, metavar="NAME=DxD...", help="Fix an input's symbolic dimensions for generated inputs.")
 @click.option("--runs", type=int, default=100, show_default=True, help="Minimum number of timed runs.")
 @click.option("--min-seconds", type=float, default=2.0, show_default=True, help="Minimum total time of the timed runs.")
 @click.option("--warmup-runs", type=int, default=10, show_default=True)
 @click.option("--warmup-seconds", type=float, default=0.5, show_default=True)
 @click.option("--threads", type=int, default=None, help="Override the device's intra-op threads.")
+@click.option("--graph-optimization", type=click.Choice(["disable", "basic", "extended", "all"]), default=None, help="Override the device's level.")
+@click.option("--iobinding", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True, help="auto: on for GPU providers.")
+@click.option("--op-profile-runs", type=int, default=20, show_default=True, help="Runs of the separate per-op profile (0: skip).")
 @click.option("--allow-fallback", is_flag=True, help="Measure on CPU if the device's EP is missing (the report says so).")
+@click.option("--html/--no-html", default=True, show_default=True, help="Also write profile.html.")
 @click.pass_obj
-def profile(obj: dict[str, Any], **kw: Any) -> None:
-    """Measure MODEL's latency, memory and accuracy on a device, in a fresh process."""
+def profile(obj: dict[str, Any], batch: str, shapes: tuple[str, ...], **kw: Any) -> None:
+    """Measure MODEL's latency, memory, per-op time and accuracy on a device, in a fresh process."""
+    from .errors import EdgeDistillError
+    from .profile import parse_shapes
     from .profile import profile as run_profile
     from .report import profile_markdown
 
-    res = run_profile(progress=obj["progress"], log=_echo, **kw)
+    try:
+        batches = [int(b) for b in batch.split(",")]
+    except ValueError:
+        raise EdgeDistillError(f"--batch {batch!r} is not a size or a comma list of sizes (e.g. 1,8,32)") from None
+    res = run_profile(batch_size=batches, shapes=parse_shapes(shapes), progress=obj["progress"], log=_echo, **kw)
     click.echo(profile_markdown(res))
     if kw["out"]:
-        click.echo(f"wrote {kw['out']}/profile.json and profile.md")
+        click.echo(f"wrote {kw['out']}/profile.json, profile.md" + (" and profile.html" if kw["html"] else ""))
+
+
+@main.command()
+@click.argument("profiles", nargs=-1, type=click.Path())
+@click.option("-o", "--out", required=True, type=click.Path(), help="compare.md or compare.html.")
+@click.option("--label", "labels", multiple=True, help="Row label per profile, in order [default: model @ device].")
+@click.option("--title", default="Comparison", show_default=True)
+def report(profiles: tuple[str, ...], out: str, labels: tuple[str, ...], title: str) -> None:
+    """Compare profile.json files side by side: size, p50, p90, accuracy, speed-up, Pareto front."""
+    from .report import compare_files
+
+    rows = compare_files(profiles, out, labels=labels or None, title=title)
+    front = [str(r["model"]) for r in rows if r["front"]]
+    click.echo(f"wrote {out}: {len(rows)} models" + (f"; Pareto front: {', '.join(front)}" if front else ""))
 
 
 @main.command()

@@ -26,11 +26,14 @@ from .devices import load_device
 from .errors import EdgeDistillError
 from .teacher import OnnxTeacher, inspect_model
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+GENERATED = "generated (random normal floats, random small integers, random booleans)"
 
 
 @dataclasses.dataclass
 class ProfileResult:
+    """What ``profile`` measured. ``timing``/``memory`` are those of the first batch size in ``batches``."""
+
     model: dict[str, Any]
     device: dict[str, Any]
     host: dict[str, Any]
@@ -38,6 +41,8 @@ class ProfileResult:
     timing: dict[str, Any]
     memory: dict[str, Any]
     accuracy: dict[str, Any]
+    batches: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    ops: dict[str, Any] = dataclasses.field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
     edgedistill_version: str = __version__
 
@@ -46,7 +51,25 @@ class ProfileResult:
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> ProfileResult:
+        missing = [k for k in ("model", "device", "host", "settings", "timing", "memory", "accuracy") if k not in d]
+        if missing:
+            raise EdgeDistillError(f"not an edgedistill profile.json: missing {', '.join(missing)}")
         return cls(**{f.name: d[f.name] for f in dataclasses.fields(cls) if f.name in d})
+
+
+def parse_shapes(items: list[str] | tuple[str, ...] | None) -> dict[str, list[int]]:
+    """``["x=1x3x224x224"]`` → ``{"x": [1, 3, 224, 224]}``."""
+    shapes: dict[str, list[int]] = {}
+    for item in items or ():
+        name, sep, dims = item.partition("=")
+        try:
+            values = [int(d) for d in dims.lower().split("x")]
+        except ValueError:
+            values = []
+        if not sep or not name or not values or any(v < 1 for v in values):
+            raise EdgeDistillError(f"--shape {item!r} is not NAME=DxDx... with positive sizes (e.g. --shape image=1x3x224x224)")
+        shapes[name] = values
+    return shapes
 
 
 def profile(
@@ -56,53 +79,71 @@ def profile(
     data: str | None = None,
     teacher: str | os.PathLike[str] | None = None,
     out: str | os.PathLike[str] | None = None,
-    batch_size: int = 1,
+    batch_size: int | list[int] = 1,
+    shapes: dict[str, list[int]] | None = None,
     warmup_runs: int = 10,
     warmup_seconds: float = 0.5,
     runs: int = 100,
     min_seconds: float = 2.0,
     threads: int | None = None,
+    graph_optimization: str | None = None,
+    iobinding: str = "auto",
+    op_profile_runs: int = 20,
     allow_fallback: bool = False,
+    html: bool = True,
     progress: bool = True,
     log=print,
 ) -> ProfileResult:
-    """Measure ``model`` on ``device``; write ``profile.json`` and ``profile.md`` into ``out`` if given."""
-    if batch_size < 1 or runs < 1 or warmup_runs < 0 or min_seconds < 0 or warmup_seconds < 0:
-        raise EdgeDistillError("--batch and --runs must be ≥ 1 and the warm-up / minimum times ≥ 0")
+    """Measure ``model`` on ``device``; write ``profile.json``, ``profile.md`` and ``profile.html`` into ``out`` if given.
+
+    ``batch_size`` may be a list (a sweep: one fresh measuring process per size). ``shapes`` fixes
+    symbolic input dimensions for generated inputs (``{"x": [1, 3, 224, 224]}``); the batch
+    dimension is then set by ``batch_size``. ``iobinding`` is ``auto`` (on for GPU providers), ``on`` or
+    ``off``. ``op_profile_runs`` = 0 skips the per-op profile.
+    """
+    batches = [batch_size] if isinstance(batch_size, int) else list(batch_size)
+    if not batches or min(batches) < 1 or runs < 1 or warmup_runs < 0 or min_seconds < 0 or warmup_seconds < 0 or op_profile_runs < 0:
+        raise EdgeDistillError("--batch sizes and --runs must be ≥ 1 and the warm-up / minimum times and --op-profile-runs ≥ 0")
+    if iobinding not in ("auto", "on", "off"):
+        raise EdgeDistillError(f"--iobinding must be auto, on or off, not {iobinding!r}")
     info = inspect_model(model)
     dev = load_device(device)
     providers, fallback = dev.runtime_providers(allow_fallback=allow_fallback)
     session = dict(dev.session)
     if threads is not None:
         session["intra_op_num_threads"] = threads
+    if graph_optimization is not None:
+        session["graph_optimization_level"] = graph_optimization
     out_dir = ensure_out_dir(out) if out is not None else None
-    if len(info.inputs) != 1:
-        raise EdgeDistillError(f"{model} has {len(info.inputs)} inputs; profile feeds models with one input")
-    spec_in = info.inputs[0]
-    in_dtype = np.dtype(spec_in.dtype)
 
-    x_eval = y_eval = None
+    x_eval = y_eval = x_raw = None
     if data is not None:
+        if len(info.inputs) != 1:
+            raise EdgeDistillError(f"{model} has {len(info.inputs)} inputs; --data feeds models with one input (omit it to use generated inputs)")
+        spec_in = info.inputs[0]
         ds = load_dataset(data)
         x_raw, y_eval = ds.part("test")
         if len(x_raw) == 0:
             raise EdgeDistillError(f"{data} has no test rows; give an .npz whose 'split' marks some rows 2 (test)")
-        x_eval = fit_to_input(x_raw, spec_in.shape, in_dtype, what="model")
-        feed = np.resize(x_eval, (batch_size, *x_eval.shape[1:])).astype(in_dtype)  # real samples, repeated if few
-    else:
-        if any(d is None for d in spec_in.shape[1:]):
-            raise EdgeDistillError(f"input {spec_in.name} has symbolic dimensions {list(spec_in.shape)}; give --data so real inputs fix them")
-        rng = np.random.default_rng(0)
-        feed = rng.standard_normal((batch_size, *spec_in.shape[1:])).astype(in_dtype)
+        x_eval = fit_to_input(x_raw, spec_in.shape, np.dtype(spec_in.dtype), what="model")
 
-    log(f"profiling {pathlib.Path(model).name} on {dev.name} ({providers[0][0]}{', CPU fallback' if fallback else ''}), batch {batch_size}")
-    measured, outputs = measure_in_child(
-        model, providers=providers, session=session, feed={spec_in.name: feed}, eval_x=x_eval, allow_fallback=fallback,
-        warmup_runs=warmup_runs, warmup_seconds=warmup_seconds, runs=runs, min_seconds=min_seconds, progress=progress,
-        what=f"{pathlib.Path(model).name} on {dev.name}",
-    )
+    sweep: list[dict[str, Any]] = []
+    measured: dict[str, Any] = {}
+    outputs = None
+    for i, b in enumerate(batches):
+        feed = _feed(info.inputs, b, x_eval, shapes or {})
+        log(f"profiling {pathlib.Path(model).name} on {dev.name} ({providers[0][0]}{', CPU fallback' if fallback else ''}), batch {b}")
+        m, out_b = measure_in_child(
+            model, providers=providers, session=session, feed=feed, eval_x=x_eval if i == 0 else None, allow_fallback=fallback,
+            warmup_runs=warmup_runs, warmup_seconds=warmup_seconds, runs=runs, min_seconds=min_seconds, progress=progress,
+            iobinding=iobinding, op_profile_runs=op_profile_runs if i == 0 else 0, what=f"{pathlib.Path(model).name} on {dev.name}",
+        )
+        if i == 0:
+            measured, outputs = m, out_b
+        sweep.append({"batch_size": b, "input_shapes": {k: list(v.shape) for k, v in feed.items()}, "timing": m["timing"], "memory": m["memory"]})
 
-    accuracy = _accuracy(outputs, y_eval, x_raw if data is not None else None, data, teacher, info.metadata)
+    accuracy = _accuracy(outputs, y_eval, x_raw, data, teacher, info.metadata)
+    first_feed_shapes = sweep[0]["input_shapes"]
     result = ProfileResult(
         model={
             "path": str(model), "name": pathlib.Path(model).name, "size_bytes": info.size_bytes,
@@ -114,20 +155,59 @@ def profile(
         },
         host=measured["host"],
         settings={
-            "batch_size": batch_size, "warmup_runs": warmup_runs, "warmup_seconds": warmup_seconds, "runs": runs,
-            "min_seconds": min_seconds, "session": session, "inputs": "test split of " + data if data else "random normal",
-            "input_shape": list(feed.shape), "input_dtype": str(feed.dtype),
+            "batch_sizes": batches, "batch_size": batches[0], "warmup_runs": warmup_runs, "warmup_seconds": warmup_seconds,
+            "runs": runs, "min_seconds": min_seconds, "session": session, "iobinding": iobinding,
+            "op_profile_runs": op_profile_runs, "inputs": ("test split of " + data) if data else GENERATED,
+            "input_shapes": first_feed_shapes,
         },
-        timing=measured["timing"],
-        memory=measured["memory"],
+        timing=sweep[0]["timing"],
+        memory=sweep[0]["memory"],
         accuracy=accuracy,
+        batches=sweep,
+        ops=measured.get("ops", {}),
     )
     if out_dir is not None:
-        from .report import profile_markdown
+        from .report import profile_html, profile_markdown
 
         write_json(out_dir / "profile.json", result.to_json())
         write_text(out_dir / "profile.md", profile_markdown(result))
+        if html:
+            write_text(out_dir / "profile.html", profile_html(result))
     return result
+
+
+def _feed(inputs, batch: int, x_eval: np.ndarray | None, shapes: dict[str, list[int]]) -> dict[str, np.ndarray]:
+    """Inputs for the timed runs: real samples (repeated if fewer than ``batch``) or generated ones."""
+    if x_eval is not None:
+        return {inputs[0].name: np.resize(x_eval, (batch, *x_eval.shape[1:])).astype(x_eval.dtype)}
+    unknown = sorted(set(shapes) - {t.name for t in inputs})
+    if unknown:
+        raise EdgeDistillError(f"--shape names {', '.join(unknown)}, but the model's inputs are {', '.join(t.name for t in inputs)}")
+    rng = np.random.default_rng(0)
+    feed = {}
+    for t in inputs:
+        dims = list(shapes.get(t.name, t.shape))
+        if len(dims) != len(t.shape):
+            raise EdgeDistillError(f"--shape {t.name} has {len(dims)} dimensions but the input has {len(t.shape)} ({list(t.shape)})")
+        dims[0] = batch if dims else batch
+        if any(d is None for d in dims[1:]):
+            raise EdgeDistillError(
+                f"input {t.name} has symbolic dimensions {['?' if d is None else d for d in t.shape]}; "
+                f"give --shape {t.name}={'x'.join(str(d or 1) for d in t.shape)} (or --data) to fix them"
+            )
+        try:
+            dtype = np.dtype(t.dtype)
+        except TypeError:
+            raise EdgeDistillError(f"input {t.name} has type {t.dtype}, which profile cannot generate; give --data") from None
+        if dtype.kind == "f":
+            feed[t.name] = rng.standard_normal(dims).astype(dtype)
+        elif dtype.kind in "iu":
+            feed[t.name] = rng.integers(0, 10, size=dims).astype(dtype)
+        elif dtype.kind == "b":
+            feed[t.name] = rng.integers(0, 2, size=dims).astype(bool)
+        else:
+            raise EdgeDistillError(f"input {t.name} has dtype {dtype}, which profile cannot generate; give --data")
+    return feed
 
 
 def measure_in_child(
@@ -143,6 +223,8 @@ def measure_in_child(
     runs: int = 100,
     min_seconds: float = 2.0,
     progress: bool = False,
+    iobinding: str = "auto",
+    op_profile_runs: int = 0,
     what: str = "the model",
 ) -> tuple[dict[str, Any], np.ndarray | None]:
     """Run the measurement protocol (`edgedistill._measure`) in a fresh process; returns (figures, eval outputs)."""
@@ -153,6 +235,7 @@ def measure_in_child(
             "model": str(pathlib.Path(model).resolve()), "providers": [[p, o] for p, o in providers], "session": session,
             "allow_fallback": allow_fallback, "feed": str(tmpd / "feed.npz"), "warmup_runs": warmup_runs,
             "warmup_seconds": warmup_seconds, "runs": runs, "min_seconds": min_seconds, "progress": progress,
+            "iobinding": iobinding, "op_profile_runs": op_profile_runs,
         }
         if eval_x is not None:
             np.savez(tmpd / "eval.npz", x=eval_x)
@@ -177,7 +260,8 @@ def _accuracy(outputs, labels, x_raw, data, teacher, metadata: dict[str, str]) -
     if outputs is None:
         return {"not_measured": "no --data given"}
     acc: dict[str, Any] = {"data": data, "split": "test", "samples": int(len(outputs))}
-    pred = outputs.argmax(-1) if outputs.ndim > 1 else None
+    classifier = outputs.ndim == 2 and outputs.shape[1] > 1
+    pred = outputs.argmax(-1) if classifier else None
     acc["top1"] = float(np.mean(pred == labels)) if labels is not None and pred is not None else None
     if labels is None:
         acc["top1_note"] = "not measured: the data has no labels"
@@ -190,8 +274,12 @@ def _accuracy(outputs, labels, x_raw, data, teacher, metadata: dict[str, str]) -
     if t_out.shape != outputs.shape:
         raise EdgeDistillError(f"teacher output shape {t_out.shape[1:]} does not match the model's {outputs.shape[1:]}; profile against the teacher it was distilled from")
     acc["teacher"] = str(teacher)
-    acc["teacher_agreement"] = float(np.mean(pred == t_out.argmax(-1))) if pred is not None else None
-    acc["kl_to_teacher"] = _kl(t_out, t.output_kind, outputs, metadata.get("edgedistill.output_kind", "logits"))
+    if classifier:
+        acc["teacher_agreement"] = float(np.mean(pred == t_out.argmax(-1)))
+        acc["kl_to_teacher"] = _kl(t_out, t.output_kind, outputs, metadata.get("edgedistill.output_kind", "logits"))
+    else:  # regression or embedding outputs: no classes to agree on
+        acc["teacher_agreement"] = None
+        acc["mse_to_teacher"] = float(np.mean((outputs.astype(np.float64) - t_out) ** 2))
     return acc
 
 

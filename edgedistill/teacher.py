@@ -207,15 +207,34 @@ class ModelInfo:
         return d
 
 
+def _quantization_constants(model) -> set[str]:
+    """Initializers that are quantization scales or zero points, not weights."""
+    names = set()
+    for n in model.graph.node:
+        if n.op_type in ("QuantizeLinear", "DequantizeLinear"):
+            names.update(n.input[1:])
+        elif n.op_type in ("MatMulInteger", "ConvInteger"):
+            names.update(n.input[2:])
+        elif n.op_type in ("QLinearConv", "QLinearMatMul"):
+            names.update(n.input[i] for i in (1, 2, 4, 5, 6, 7) if i < len(n.input))
+    names.update(i.name for i in model.graph.initializer if i.name.endswith(("_scale", "_zero_point")))
+    return names
+
+
 def count_parameters(model) -> tuple[int, int]:
-    """(elements, bytes) of the initializers that are weights: float or 8-bit tensors with more than one element."""
+    """(elements, bytes) of the weights: float or 8-bit initializers with more than one element,
+    leaving out quantization scales and zero points, so a quantized model counts like its fp32 twin."""
     from onnx import TensorProto, helper
 
     weight_types = {TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.DOUBLE, TensorProto.BFLOAT16, TensorProto.INT8, TensorProto.UINT8}
+    skip = _quantization_constants(model)
+    # QDQ models keep biases as int32 tensors that a DequantizeLinear turns back into floats.
+    int32_weights = {n.input[0] for n in model.graph.node if n.op_type == "DequantizeLinear"}
     elements = nbytes = 0
     for init in model.graph.initializer:
         n = int(np.prod(init.dims, dtype=np.int64)) if init.dims else 1
-        if init.data_type in weight_types and n > 1:
+        is_weight = init.data_type in weight_types or (init.data_type == TensorProto.INT32 and init.name in int32_weights)
+        if is_weight and n > 1 and init.name not in skip:
             elements += n
             nbytes += n * helper.tensor_dtype_to_np_dtype(init.data_type).itemsize
     return elements, nbytes

@@ -43,6 +43,10 @@ def test_all_quantization_methods_are_measured_side_by_side(run_dir, tmp_path):
     fp16_types = {i.data_type for i in onnx.load(str(out / "student.fp16.onnx")).graph.initializer}
     assert TensorProto.FLOAT16 in fp16_types
     assert report["ship"].endswith("student.int8.onnx")  # the first method listed is shipped
+    # Quantized files count the same weights as fp32 (scales and zero points are not parameters).
+    from edgedistill.teacher import inspect_model
+
+    assert {inspect_model(out / n).parameters for n in ("student.onnx", "student.int8.onnx", "student.qdq.onnx", "student.fp16.onnx")} == {2410}
 
 
 def test_device_recipe_gives_fixed_shapes_ort_format_and_mobile_check(run_dir, tmp_path):

@@ -80,7 +80,7 @@ def test_profile_measures_latency_accuracy_and_agreement(converted, teacher, tmp
     assert res.exit_code == 0, res.output
     prof = json.loads((tmp_path / "p" / "profile.json").read_text())
     t = prof["timing"]
-    assert prof["schema_version"] == 1 and t["runs"] >= 50 and t["warmup_runs"] >= 10
+    assert prof["schema_version"] == 2 and t["runs"] >= 50 and t["warmup_runs"] >= 10
     assert 0 < t["min_ms"] <= t["p50_ms"] <= t["p90_ms"] <= t["p99_ms"] <= t["max_ms"]
     assert t["throughput_samples_per_s"] > 0 and t["total_s"] >= 0.2
     assert prof["device"]["providers_active"] == ["CPUExecutionProvider"] and not prof["device"]["fallback_to_cpu"]
@@ -96,7 +96,7 @@ def test_profile_without_data_uses_generated_inputs_and_says_accuracy_is_not_mea
     res = invoke("profile", teacher, "-o", tmp_path / "p", "--runs", "20", "--min-seconds", "0.05", "--warmup-seconds", "0")
     assert res.exit_code == 0, res.output
     prof = json.loads((tmp_path / "p" / "profile.json").read_text())
-    assert prof["settings"]["inputs"] == "random normal" and prof["settings"]["input_shape"] == [1, 1, 8, 8]
+    assert prof["settings"]["inputs"].startswith("generated") and prof["settings"]["input_shapes"] == {"image": [1, 1, 8, 8]}
     assert "not_measured" in prof["accuracy"]
     assert "not measured" in (tmp_path / "p" / "profile.md").read_text()
 
