@@ -158,12 +158,13 @@ def convert(quantize: tuple[str, ...], **kw: Any) -> None:
 @click.option("--warmup-seconds", type=float, default=0.5, show_default=True)
 @click.option("--threads", type=int, default=None, help="Override the device's intra-op threads.")
 @click.option("--graph-optimization", type=click.Choice(["disable", "basic", "extended", "all"]), default=None, help="Override the device's level.")
+@click.option("--ep-option", "ep_options", multiple=True, metavar="KEY=VALUE", help="Override an option of the device's first execution provider.")
 @click.option("--iobinding", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True, help="auto: on for GPU providers.")
 @click.option("--op-profile-runs", type=int, default=20, show_default=True, help="Runs of the separate per-op profile (0: skip).")
 @click.option("--allow-fallback", is_flag=True, help="Measure on CPU if the device's EP is missing (the report says so).")
 @click.option("--html/--no-html", default=True, show_default=True, help="Also write profile.html.")
 @click.pass_obj
-def profile(obj: dict[str, Any], batch: str, shapes: tuple[str, ...], **kw: Any) -> None:
+def profile(obj: dict[str, Any], batch: str, shapes: tuple[str, ...], ep_options: tuple[str, ...], **kw: Any) -> None:
     """Measure MODEL's latency, memory, per-op time and accuracy on a device, in a fresh process."""
     from .errors import EdgeDistillError
     from .profile import parse_shapes
@@ -174,7 +175,13 @@ def profile(obj: dict[str, Any], batch: str, shapes: tuple[str, ...], **kw: Any)
         batches = [int(b) for b in batch.split(",")]
     except ValueError:
         raise EdgeDistillError(f"--batch {batch!r} is not a size or a comma list of sizes (e.g. 1,8,32)") from None
-    res = run_profile(batch_size=batches, shapes=parse_shapes(shapes), progress=obj["progress"], log=_echo, **kw)
+    options = {}
+    for item in ep_options:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise EdgeDistillError(f"--ep-option {item!r} is not KEY=VALUE (e.g. --ep-option device_id=1)")
+        options[key] = value
+    res = run_profile(batch_size=batches, shapes=parse_shapes(shapes), ep_options=options, progress=obj["progress"], log=_echo, **kw)
     click.echo(profile_markdown(res))
     if kw["out"]:
         click.echo(f"wrote {kw['out']}/profile.json, profile.md" + (" and profile.html" if kw["html"] else ""))

@@ -87,6 +87,7 @@ def profile(
     min_seconds: float = 2.0,
     threads: int | None = None,
     graph_optimization: str | None = None,
+    ep_options: dict[str, str] | None = None,
     iobinding: str = "auto",
     op_profile_runs: int = 20,
     allow_fallback: bool = False,
@@ -99,7 +100,8 @@ def profile(
     ``batch_size`` may be a list (a sweep: one fresh measuring process per size). ``shapes`` fixes
     symbolic input dimensions for generated inputs (``{"x": [1, 3, 224, 224]}``); the batch
     dimension is then set by ``batch_size``. ``iobinding`` is ``auto`` (on for GPU providers), ``on`` or
-    ``off``. ``op_profile_runs`` = 0 skips the per-op profile.
+    ``off``. ``op_profile_runs`` = 0 skips the per-op profile. ``ep_options`` are merged over the
+    options the device file gives its first execution provider.
     """
     batches = [batch_size] if isinstance(batch_size, int) else list(batch_size)
     if not batches or min(batches) < 1 or runs < 1 or warmup_runs < 0 or min_seconds < 0 or warmup_seconds < 0 or op_profile_runs < 0:
@@ -109,6 +111,8 @@ def profile(
     info = inspect_model(model)
     dev = load_device(device)
     providers, fallback = dev.runtime_providers(allow_fallback=allow_fallback)
+    if ep_options and not fallback:
+        providers = [(providers[0][0], {**providers[0][1], **ep_options}), *providers[1:]]
     session = dict(dev.session)
     if threads is not None:
         session["intra_op_num_threads"] = threads
@@ -156,7 +160,8 @@ def profile(
         host=measured["host"],
         settings={
             "batch_sizes": batches, "batch_size": batches[0], "warmup_runs": warmup_runs, "warmup_seconds": warmup_seconds,
-            "runs": runs, "min_seconds": min_seconds, "session": session, "iobinding": iobinding,
+            "runs": runs, "min_seconds": min_seconds, "session": session, "providers": [[n, o] for n, o in providers],
+            "iobinding": iobinding,
             "op_profile_runs": op_profile_runs, "inputs": ("test split of " + data) if data else GENERATED,
             "input_shapes": first_feed_shapes,
         },

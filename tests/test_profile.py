@@ -56,11 +56,12 @@ def test_generated_inputs_need_shapes_for_symbolic_dims(tmp_path):
     _symbolic_model(tmp_path / "m.onnx")
     assert_user_error(invoke("profile", tmp_path / "m.onnx", *FAST), "symbolic dimensions", "--shape ids=1x1")
     res = invoke("profile", tmp_path / "m.onnx", "--shape", "ids=1x16", "--shape", "mask=1x16", "--batch", "3", "-o", tmp_path / "p",
-                 "--iobinding", "on", *FAST)
+                 "--iobinding", "on", "--ep-option", "arena_extend_strategy=kSameAsRequested", *FAST)
     assert res.exit_code == 0, res.output
     prof = json.loads((tmp_path / "p" / "profile.json").read_text())
     assert prof["settings"]["input_shapes"] == {"ids": [3, 16], "mask": [3, 16]}
     assert prof["timing"]["iobinding"] is True and prof["timing"]["runs"] >= 20
+    assert prof["settings"]["providers"] == [["CPUExecutionProvider", {"arena_extend_strategy": "kSameAsRequested"}]]
     assert "not_measured" in prof["accuracy"]
     assert_user_error(invoke("profile", tmp_path / "m.onnx", "--shape", "tokens=1x4"), "--shape names tokens")
     assert_user_error(invoke("profile", tmp_path / "m.onnx", "--shape", "ids=1xfoo"), "is not NAME=DxDx")
