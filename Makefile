@@ -7,7 +7,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.edgedistill-installed
 
-.PHONY: setup browser demo test bench bench-quant bench-fidelity clean
+.PHONY: setup browser web-deps demo test bench bench-quant bench-fidelity clean
 
 setup: $(STAMP)
 
@@ -33,7 +33,14 @@ browser:
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 		else echo "note: chromium is not installed and this user cannot apt-get it; HTML rendering tests will skip"; fi; }
 
-test: setup browser
+# onnxruntime-web and playwright-core for the browser example and its test, pinned by package-lock.json.
+web-deps: examples/web/node_modules/.package-lock.json
+
+examples/web/node_modules/.package-lock.json: examples/web/package.json examples/web/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then cd examples/web && npm ci --no-audit --no-fund --loglevel=error; \
+	else echo "note: npm is not installed; the browser example's test will skip"; fi
+
+test: setup browser web-deps
 	$(BIN)/python -m pytest -q
 
 bench: setup
