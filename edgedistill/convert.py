@@ -528,6 +528,11 @@ def _optimize(path: pathlib.Path, level: str) -> dict[str, Any]:
     t0 = time.perf_counter()
     ort_session(path, opts)
     after = onnx.load(str(tmp))
+    # onnxruntime imports every domain it knows when it saves a graph: keep the ones the nodes use.
+    used = {n.domain or "" for n in after.graph.node} | {""}
+    keep = [o for o in after.opset_import if (o.domain or "") in used or (o.domain == "ai.onnx")]
+    del after.opset_import[:]
+    after.opset_import.extend(keep)
     # onnxruntime drops the model's metadata when it saves the optimised graph: carry it over.
     del after.metadata_props[:]
     after.metadata_props.extend(before.metadata_props)

@@ -17,7 +17,8 @@ import yaml
 
 from .errors import EdgeDistillError
 
-KEYS = {"name", "description", "providers", "session", "convert", "notes"}
+KEYS = {"name", "description", "runtime", "providers", "session", "convert", "notes"}
+RUNTIMES = ("onnxruntime", "onnxruntime-web")
 CONVERT_KEYS = {"quantize", "optimize", "calib_method", "per_channel", "fixed_shape", "format"}
 
 # What to install (or where to run) for each execution provider this build may lack.
@@ -47,12 +48,15 @@ class Device:
     convert: dict[str, Any]
     notes: str | None
     path: str
+    runtime: str = "onnxruntime"  # or "onnxruntime-web": measured in headless Chromium
 
     @property
     def primary(self) -> str:
         return self.providers[0][0]
 
     def missing_providers(self) -> list[str]:
+        if self.runtime == "onnxruntime-web":
+            return []
         import onnxruntime as ort
 
         available = set(ort.get_available_providers())
@@ -60,6 +64,11 @@ class Device:
 
     def availability(self) -> tuple[bool, str]:
         """(can run here, one line saying why or why not)."""
+        if self.runtime == "onnxruntime-web":
+            from .browser import missing_requirements
+
+            needs = missing_requirements()
+            return (not needs), ("available" if not needs else "needs " + "; ".join(needs))
         missing = self.missing_providers()
         if not missing:
             return True, "available"
@@ -73,6 +82,8 @@ class Device:
         ok, why = self.availability()
         if ok:
             return self.providers, False
+        if self.runtime == "onnxruntime-web":
+            raise EdgeDistillError(f"device {self.name!r} {why}")
         if allow_fallback:
             return [("CPUExecutionProvider", {})], True
         raise EdgeDistillError(
@@ -82,7 +93,7 @@ class Device:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "name": self.name, "description": self.description, "providers": [[p, o] for p, o in self.providers],
+            "name": self.name, "description": self.description, "runtime": self.runtime, "providers": [[p, o] for p, o in self.providers],
             "session": self.session, "convert": self.convert, "path": self.path,
         }
 
@@ -122,6 +133,9 @@ def _parse(path: pathlib.Path) -> Device:
     )
     if not ok:
         raise EdgeDistillError(f"device file {path}: 'providers' must be a list like [[CPUExecutionProvider, {{}}]]")
+    runtime = raw.get("runtime", "onnxruntime")
+    if runtime not in RUNTIMES:
+        raise EdgeDistillError(f"device file {path}: runtime {runtime!r} is not one of {', '.join(RUNTIMES)}")
     session = raw.get("session") or {}
     try:
         session_options(session)
@@ -134,7 +148,7 @@ def _parse(path: pathlib.Path) -> Device:
     return Device(
         name=str(raw.get("name") or path.stem), description=str(raw.get("description") or ""),
         providers=[(p, dict(o)) for p, o in providers], session=session, convert=convert,
-        notes=raw.get("notes"), path=str(path),
+        notes=raw.get("notes"), path=str(path), runtime=runtime,
     )
 
 

@@ -43,6 +43,7 @@ class ProfileResult:
     accuracy: dict[str, Any]
     batches: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     ops: dict[str, Any] = dataclasses.field(default_factory=dict)
+    parity: dict[str, Any] = dataclasses.field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
     edgedistill_version: str = __version__
 
@@ -134,16 +135,21 @@ def profile(
     sweep: list[dict[str, Any]] = []
     measured: dict[str, Any] = {}
     outputs = None
+    parity: dict[str, Any] = {}
     for i, b in enumerate(batches):
         feed = _feed(info.inputs, b, x_eval, shapes or {})
         log(f"profiling {pathlib.Path(model).name} on {dev.name} ({providers[0][0]}{', CPU fallback' if fallback else ''}), batch {b}")
-        m, out_b = measure_in_child(
-            model, providers=providers, session=session, feed=feed, eval_x=x_eval if i == 0 else None, allow_fallback=fallback,
-            warmup_runs=warmup_runs, warmup_seconds=warmup_seconds, runs=runs, min_seconds=min_seconds, progress=progress,
-            iobinding=iobinding, op_profile_runs=op_profile_runs if i == 0 else 0, what=f"{pathlib.Path(model).name} on {dev.name}",
-        )
+        if dev.runtime == "onnxruntime-web":
+            m, out_b, parity_b = _measure_browser(model, info, providers, feed, x_eval, warmup_runs, warmup_seconds, runs, min_seconds)
+            parity = parity if i else parity_b
+        else:
+            m, out_b = measure_in_child(
+                model, providers=providers, session=session, feed=feed, eval_x=x_eval if i == 0 else None, allow_fallback=fallback,
+                warmup_runs=warmup_runs, warmup_seconds=warmup_seconds, runs=runs, min_seconds=min_seconds, progress=progress,
+                iobinding=iobinding, op_profile_runs=op_profile_runs if i == 0 else 0, what=f"{pathlib.Path(model).name} on {dev.name}",
+            )
         if i == 0:
-            measured, outputs = m, out_b
+            measured, outputs = m, (out_b if x_eval is not None else None)
         sweep.append({"batch_size": b, "input_shapes": {k: list(v.shape) for k, v in feed.items()}, "timing": m["timing"], "memory": m["memory"]})
 
     accuracy = _accuracy(outputs, y_eval, x_raw, data, teacher, info.metadata)
@@ -170,6 +176,7 @@ def profile(
         accuracy=accuracy,
         batches=sweep,
         ops=measured.get("ops", {}),
+        parity=parity,
     )
     if out_dir is not None:
         from .report import profile_html, profile_markdown
@@ -179,6 +186,27 @@ def profile(
         if html:
             write_text(out_dir / "profile.html", profile_html(result))
     return result
+
+
+def _measure_browser(model, info, providers, feed, x_eval, warmup_runs, warmup_seconds, runs, min_seconds):
+    """One batch size in headless Chromium, and its outputs checked against onnxruntime in Python."""
+    from .browser import measure_in_browser
+    from .teacher import ort_session
+
+    if len(feed) != 1 or next(iter(feed.values())).dtype != np.float32:
+        raise EdgeDistillError(f"browser profiling feeds models with one float32 input; {pathlib.Path(model).name} has {', '.join(t.name + ' ' + t.dtype for t in info.inputs)}")
+    x = next(iter(feed.values()))
+    ref_inputs = x_eval if x_eval is not None else x
+    threads = int(providers[0][1].get("threads", 1))
+    m, out = measure_in_browser(model, threads=threads, feed=x, eval_x=ref_inputs, warmup_runs=warmup_runs,
+                                warmup_seconds=warmup_seconds, runs=runs, min_seconds=min_seconds)
+    sess = ort_session(model)
+    ref = np.concatenate([np.asarray(sess.run(None, {info.inputs[0].name: ref_inputs[i : i + 256]})[0]) for i in range(0, len(ref_inputs), 256)])
+    ref = ref.reshape(len(ref_inputs), -1)
+    parity = {"reference": "onnxruntime (Python, CPU) on the same inputs", "samples": int(len(ref_inputs)),
+              "max_abs_diff": float(np.abs(out.astype(np.float64) - ref).max()),
+              "top1_agreement": float(np.mean(out.argmax(-1) == ref.argmax(-1))) if ref.shape[1] > 1 else None}
+    return m, out.reshape(ref.shape) if x_eval is not None else None, parity
 
 
 def _feed(inputs, batch: int, x_eval: np.ndarray | None, shapes: dict[str, list[int]]) -> dict[str, np.ndarray]:

@@ -45,8 +45,9 @@ def profile_markdown(r: ProfileResult) -> str:
         f"# Profile: {r.model['name']} on {d['name']}",
         "",
         f"{d['description']}  ",
-        f"Host: {h['processor']} ({h['machine']}), {h['platform']}, onnxruntime {h['onnxruntime']}, "
-        f"providers active: {', '.join(d['providers_active'])}",
+        f"Host: {h['processor']} ({h['machine']}), {h['platform']}, "
+        + (f"{h['browser']}, {h['onnxruntime']}, " if "browser" in h else f"onnxruntime {h['onnxruntime']}, ")
+        + f"providers active: {', '.join(d['providers_active'])}",
         "",
         "## Model",
         "",
@@ -95,6 +96,11 @@ def profile_markdown(r: ProfileResult) -> str:
         lines += [f"| {o['provider']} | {o['nodes']} | {_ms(o['ms_per_run'])} | {100 * o['share']:.1f} % |" for o in ops["by_provider"]]
         lines += ["", "| slowest nodes | op type | provider | time per run | share |", "|---|---|---|---:|---:|"]
         lines += [f"| {o['node']} | {o['op_type']} | {o['provider']} | {_ms(o['ms_per_run'])} | {100 * o['share']:.1f} % |" for o in ops["by_node"][:10]]
+    if r.parity:
+        pa = r.parity
+        agree = "" if pa.get("top1_agreement") is None else f", top-1 agreement {_pct(pa['top1_agreement'])}"
+        lines += ["", "## Outputs vs onnxruntime in Python", "",
+                  f"Max abs difference {pa['max_abs_diff']:.3g} over {pa['samples']} inputs{agree} ({pa['reference']})."]
     lines += ["", "## Accuracy", ""]
     if "not_measured" in a:
         lines.append(f"{NOT_MEASURED}: {a['not_measured']}")
@@ -227,6 +233,10 @@ def profile_html(r: ProfileResult) -> str:
                      "<svg id=\"ep-bars\" width=\"760\" height=\"60\" role=\"img\" aria-label=\"time per execution provider\"></svg>")
         parts.append(_table(["node", "op type", "provider", "time per run", "share"], [
             [o["node"], o["op_type"], o["provider"], _ms(o["ms_per_run"]), f"{100 * o['share']:.1f} %"] for o in ops["by_node"][:15]]))
+    if r.parity:
+        pa = r.parity
+        parts.append("<h2>Outputs vs onnxruntime in Python</h2>" + _table(["reference", "inputs", "max abs difference", "top-1 agreement"], [[
+            pa["reference"], str(pa["samples"]), f"{pa['max_abs_diff']:.3g}", _pct(pa.get("top1_agreement"))]]))
     parts.append("<h2>Accuracy</h2>")
     if "not_measured" in a:
         parts.append(f"<p>{NOT_MEASURED}: {html.escape(a['not_measured'])}</p>")

@@ -3,7 +3,7 @@
     python examples/web/prepare.py OUT/student.onnx
 
 meta.json holds what the browser needs from the model's metadata (input signature, preprocessing,
-class names), read with onnxruntime so the page does not parse ONNX protobufs itself.
+class names), read here with the onnx package so the page does not parse ONNX protobufs itself.
 """
 
 from __future__ import annotations
@@ -13,20 +13,25 @@ import pathlib
 import shutil
 import sys
 
-import onnxruntime as ort
+import onnx
 
 HERE = pathlib.Path(__file__).resolve().parent
 
 
 def prepare(model: str | pathlib.Path, dest: pathlib.Path = HERE / "model") -> pathlib.Path:
     dest.mkdir(parents=True, exist_ok=True)
-    sess = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
-    meta = sess.get_modelmeta().custom_metadata_map
+    m = onnx.load(str(model), load_external_data=False)
+    meta = {p.key: p.value for p in m.metadata_props}
     pre = json.loads(meta.get("edgedistill.preprocessing", "{}"))
-    inp = sess.get_inputs()[0]
-    width = sess.get_outputs()[0].shape[-1]
+    initializers = {i.name for i in m.graph.initializer}
+    inp = next(i for i in m.graph.input if i.name not in initializers)
+
+    def dims(value_info):
+        return [d.dim_value if d.HasField("dim_value") else -1 for d in value_info.type.tensor_type.shape.dim]
+
+    width = dims(m.graph.output[0])[-1]
     info = {
-        "inputs": [{"name": inp.name, "shape": [d if isinstance(d, int) else -1 for d in inp.shape]}],
+        "inputs": [{"name": inp.name, "shape": dims(inp)}],
         "mean": float(pre.get("mean", 0.0)), "std": float(pre.get("std", 1.0)),
         "class_names": json.loads(meta["edgedistill.class_names"]) if "edgedistill.class_names" in meta else [str(i) for i in range(width)],
     }
