@@ -7,7 +7,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.edgedistill-installed
 
-.PHONY: setup browser web-deps demo test bench bench-quant bench-fidelity clean
+.PHONY: setup system-deps web-deps demo test bench bench-quant bench-fidelity clean
 
 setup: $(STAMP)
 
@@ -25,13 +25,18 @@ $(STAMP): pyproject.toml constraints.txt
 demo: setup
 	$(BIN)/edgedistill demo -o demo-out
 
-# The HTML reports are checked in Debian's headless Chromium; install it when missing (needs root,
-# as on CI). Without it the rendering tests skip locally and fail under CI=true.
-browser:
-	@command -v chromium >/dev/null 2>&1 || { \
+# Debian packages the tests use: chromium (HTML reports, the web example, browser profiling) and
+# OpenSSH (a throwaway sshd on 127.0.0.1 for --remote). Installed when missing and root, as on CI;
+# otherwise those tests skip locally (and fail under CI=true).
+SYSTEM_PKGS := chromium openssh-server openssh-client
+system-deps:
+	@missing=""; command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	{ command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ]; } || missing="$$missing openssh-server"; \
+	command -v ssh >/dev/null 2>&1 || missing="$$missing openssh-client"; \
+	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-		else echo "note: chromium is not installed and this user cannot apt-get it; HTML rendering tests will skip"; fi; }
+			echo "installing$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+		else echo "note:$$missing not installed and this user cannot apt-get; the tests that need them will skip"; fi; fi
 
 # onnxruntime-web and playwright-core for the browser example and its test, pinned by package-lock.json.
 web-deps: examples/web/node_modules/.package-lock.json
@@ -40,7 +45,7 @@ examples/web/node_modules/.package-lock.json: examples/web/package.json examples
 	@if command -v npm >/dev/null 2>&1; then cd examples/web && npm ci --no-audit --no-fund --loglevel=error; \
 	else echo "note: npm is not installed; the browser example's test will skip"; fi
 
-test: setup browser web-deps
+test: setup system-deps web-deps
 	$(BIN)/python -m pytest -q
 
 bench: setup

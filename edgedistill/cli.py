@@ -162,6 +162,9 @@ def convert(quantize: tuple[str, ...], **kw: Any) -> None:
 @click.option("--iobinding", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True, help="auto: on for GPU providers.")
 @click.option("--op-profile-runs", type=int, default=20, show_default=True, help="Runs of the separate per-op profile (0: skip).")
 @click.option("--allow-fallback", is_flag=True, help="Measure on CPU if the device's EP is missing (the report says so).")
+@click.option("--remote", default=None, metavar="USER@HOST[:PORT]", help="Measure on this machine over SSH (system ssh, ~/.ssh/config applies).")
+@click.option("--remote-python", default="python3", show_default=True, help="The Python on the remote machine (needs onnxruntime and numpy).")
+@click.option("--ssh-config", type=click.Path(), default=None, help="An ssh_config file for --remote (ssh -F).")
 @click.option("--html/--no-html", default=True, show_default=True, help="Also write profile.html.")
 @click.pass_obj
 def profile(obj: dict[str, Any], batch: str, shapes: tuple[str, ...], ep_options: tuple[str, ...], **kw: Any) -> None:

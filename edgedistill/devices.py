@@ -54,16 +54,24 @@ class Device:
     def primary(self) -> str:
         return self.providers[0][0]
 
-    def missing_providers(self) -> list[str]:
+    def missing_providers(self, available: list[str] | None = None) -> list[str]:
+        """Execution providers of this device that ``available`` (default: this onnxruntime build) lacks."""
         if self.runtime == "onnxruntime-web":
             return []
-        import onnxruntime as ort
+        if available is None:
+            import onnxruntime as ort
 
-        available = set(ort.get_available_providers())
-        return [p for p, _ in self.providers if p not in available]
+            available = ort.get_available_providers()
+        return [p for p, _ in self.providers if p not in set(available)]
 
-    def availability(self) -> tuple[bool, str]:
-        """(can run here, one line saying why or why not)."""
+    def availability(self, remote: dict[str, Any] | None = None) -> tuple[bool, str]:
+        """(can run here, or on the probed ``remote``; one line saying why or why not)."""
+        if remote is not None:
+            missing = self.missing_providers(remote["providers"])
+            if not missing:
+                return True, "available"
+            return False, (f"{', '.join(missing)}, which onnxruntime {remote['onnxruntime']} on {remote['label']} lacks "
+                           f"(it has {', '.join(remote['providers'])}); install an onnxruntime build with it on the board")
         if self.runtime == "onnxruntime-web":
             from .browser import missing_requirements
 
@@ -77,18 +85,18 @@ class Device:
         hint = INSTALL_HINTS.get(missing[0], "install an onnxruntime build that includes it")
         return False, f"{', '.join(missing)} not in this onnxruntime {ort.__version__} build; {hint}"
 
-    def runtime_providers(self, *, allow_fallback: bool = False) -> tuple[list[tuple[str, dict[str, Any]]], bool]:
-        """Providers to create the session with, and whether this is a CPU fallback."""
-        ok, why = self.availability()
+    def runtime_providers(self, *, allow_fallback: bool = False, remote: dict[str, Any] | None = None) -> tuple[list[tuple[str, dict[str, Any]]], bool]:
+        """Providers to create the session with (here, or on the probed ``remote``), and whether this is a CPU fallback."""
+        ok, why = self.availability(remote)
         if ok:
             return self.providers, False
         if self.runtime == "onnxruntime-web":
             raise EdgeDistillError(f"device {self.name!r} {why}")
         if allow_fallback:
             return [("CPUExecutionProvider", {})], True
+        route = "" if remote is not None else ", or profile on the target itself with --remote user@board"
         raise EdgeDistillError(
-            f"device {self.name!r} needs {why}, or profile it on the target itself; "
-            "--allow-fallback measures on CPU instead (the report says so)"
+            f"device {self.name!r} needs {why}{route}; --allow-fallback measures on CPU instead (the report says so)"
         )
 
     def to_json(self) -> dict[str, Any]:

@@ -92,6 +92,9 @@ def profile(
     iobinding: str = "auto",
     op_profile_runs: int = 20,
     allow_fallback: bool = False,
+    remote: str | None = None,
+    remote_python: str = "python3",
+    ssh_config: str | None = None,
     html: bool = True,
     progress: bool = True,
     log=print,
@@ -102,7 +105,9 @@ def profile(
     symbolic input dimensions for generated inputs (``{"x": [1, 3, 224, 224]}``); the batch
     dimension is then set by ``batch_size``. ``iobinding`` is ``auto`` (on for GPU providers), ``on`` or
     ``off``. ``op_profile_runs`` = 0 skips the per-op profile. ``ep_options`` are merged over the
-    options the device file gives its first execution provider.
+    options the device file gives its first execution provider. ``remote`` (``user@host[:port]``)
+    runs the measurement on that machine over SSH with ``remote_python``; ``ssh_config`` is passed
+    to ssh as ``-F``.
     """
     batches = [batch_size] if isinstance(batch_size, int) else list(batch_size)
     if not batches or min(batches) < 1 or runs < 1 or warmup_runs < 0 or min_seconds < 0 or warmup_seconds < 0 or op_profile_runs < 0:
@@ -111,7 +116,18 @@ def profile(
         raise EdgeDistillError(f"--iobinding must be auto, on or off, not {iobinding!r}")
     info = inspect_model(model)
     dev = load_device(device)
-    providers, fallback = dev.runtime_providers(allow_fallback=allow_fallback)
+    board = None
+    if remote is not None:
+        from .remote import parse_remote, probe
+
+        if dev.runtime != "onnxruntime":
+            raise EdgeDistillError(f"device {dev.name!r} runs in a browser here; --remote runs onnxruntime devices on a board")
+        board = parse_remote(remote, python=remote_python, ssh_config=ssh_config)
+        log(f"checking {remote_python} and onnxruntime on {board.label}")
+        found = probe(board)
+        providers, fallback = dev.runtime_providers(allow_fallback=allow_fallback, remote={**found, "label": board.label})
+    else:
+        providers, fallback = dev.runtime_providers(allow_fallback=allow_fallback)
     if ep_options and not fallback:
         providers = [(providers[0][0], {**providers[0][1], **ep_options}), *providers[1:]]
     session = dict(dev.session)
@@ -142,6 +158,13 @@ def profile(
         if dev.runtime == "onnxruntime-web":
             m, out_b, parity_b = _measure_browser(model, info, providers, feed, x_eval, warmup_runs, warmup_seconds, runs, min_seconds)
             parity = parity if i else parity_b
+        elif board is not None:
+            from .remote import measure_remote
+
+            spec = protocol_spec(providers=providers, session=session, allow_fallback=fallback, warmup_runs=warmup_runs,
+                                 warmup_seconds=warmup_seconds, runs=runs, min_seconds=min_seconds, iobinding=iobinding,
+                                 op_profile_runs=op_profile_runs if i == 0 else 0)
+            m, out_b = measure_remote(board, model, spec=spec, feed=feed, eval_x=x_eval if i == 0 else None)
         else:
             m, out_b = measure_in_child(
                 model, providers=providers, session=session, feed=feed, eval_x=x_eval if i == 0 else None, allow_fallback=fallback,
@@ -243,6 +266,15 @@ def _feed(inputs, batch: int, x_eval: np.ndarray | None, shapes: dict[str, list[
     return feed
 
 
+def protocol_spec(*, providers, session, allow_fallback, warmup_runs, warmup_seconds, runs, min_seconds, iobinding, op_profile_runs) -> dict[str, Any]:
+    """The settings `_measure.measure` reads, wherever it runs (child process here, or on a board)."""
+    return {
+        "providers": [[p, o] for p, o in providers], "session": session, "allow_fallback": allow_fallback,
+        "warmup_runs": warmup_runs, "warmup_seconds": warmup_seconds, "runs": runs, "min_seconds": min_seconds,
+        "iobinding": iobinding, "op_profile_runs": op_profile_runs,
+    }
+
+
 def measure_in_child(
     model: str | os.PathLike[str],
     *,
@@ -265,10 +297,10 @@ def measure_in_child(
         tmpd = pathlib.Path(tmp)
         np.savez(tmpd / "feed.npz", **feed)
         spec = {
-            "model": str(pathlib.Path(model).resolve()), "providers": [[p, o] for p, o in providers], "session": session,
-            "allow_fallback": allow_fallback, "feed": str(tmpd / "feed.npz"), "warmup_runs": warmup_runs,
-            "warmup_seconds": warmup_seconds, "runs": runs, "min_seconds": min_seconds, "progress": progress,
-            "iobinding": iobinding, "op_profile_runs": op_profile_runs,
+            **protocol_spec(providers=providers, session=session, allow_fallback=allow_fallback, warmup_runs=warmup_runs,
+                            warmup_seconds=warmup_seconds, runs=runs, min_seconds=min_seconds, iobinding=iobinding,
+                            op_profile_runs=op_profile_runs),
+            "model": str(pathlib.Path(model).resolve()), "feed": str(tmpd / "feed.npz"), "progress": progress,
         }
         if eval_x is not None:
             np.savez(tmpd / "eval.npz", x=eval_x)
