@@ -60,8 +60,9 @@ def main(ctx: click.Context, quiet: bool) -> None:
 @main.command("inspect")
 @click.argument("model", type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
-def inspect_cmd(model: str, as_json: bool) -> None:
-    """Show MODEL's inputs/outputs, opsets, op counts, parameter count and bytes."""
+@click.option("--intermediates", is_flag=True, help="List every intermediate tensor (candidates for feature distillation).")
+def inspect_cmd(model: str, as_json: bool, intermediates: bool) -> None:
+    """Show MODEL's inputs/outputs, opsets, op counts, parameters, MACs and what its output means."""
     from .teacher import inspect_model
 
     info = inspect_model(model)
@@ -76,7 +77,16 @@ def inspect_cmd(model: str, as_json: bool) -> None:
             dims = ", ".join("?" if d is None else str(d) for d in s.shape)
             click.echo(f"  {s.name:<24} {s.dtype:<10} [{dims}]")
     click.echo(f"parameters: {info.parameters:,} ({info.parameter_bytes:,} bytes)")
+    click.echo(f"MACs per sample (Conv/Gemm/MatMul, estimated): {'unknown' if info.macs is None else f'{info.macs:,}'}")
+    click.echo(f"output: {info.output_kind_guess}")
     click.echo("ops:     " + ", ".join(f"{op} {n}" for op, n in info.op_counts.items()))
+    if info.external_data:
+        click.echo("external data: " + ", ".join(info.external_data))
+    shown = info.intermediates if intermediates else info.intermediates[:8]
+    click.echo(f"intermediate tensors: {len(info.intermediates)}" + ("" if intermediates or len(info.intermediates) <= 8 else " (first 8; --intermediates for all)"))
+    for t in shown:
+        shape = "?" if t["shape"] is None else "[" + ", ".join("?" if d is None else str(d) for d in t["shape"]) + "]"
+        click.echo(f"  {t['name']:<40} {t['op_type']:<14} {t['dtype'] or '?':<8} {shape}")
     if info.metadata:
         click.echo("metadata:")
         for k, v in info.metadata.items():
@@ -96,6 +106,9 @@ def inspect_cmd(model: str, as_json: bool) -> None:
 @click.option("--alpha", type=float, default=0.5, show_default=True, help="Weight of the label loss when --labels.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--cache-dir", type=click.Path(), default=None, help="Teacher-output cache [default: ~/.cache/edgedistill or $EDGEDISTILL_CACHE].")
+@click.option("--teacher-output", default=None, help="Teacher output to distill [default: the first float output].")
+@click.option("--teacher-kind", type=click.Choice(["logits", "probabilities", "log_probabilities", "regression"]), default=None,
+              help="What that output is [default: detected].")
 @click.option("--log-every", type=int, default=None, help="Print every Nth epoch [default: about ten lines].")
 @click.option("--resume", is_flag=True, help="Continue the run in -o from its last checkpoint, with its stored config.")
 @click.option("-o", "--out", required=True, type=click.Path(), help="Run folder to write.")
@@ -106,9 +119,7 @@ def distill(obj: dict[str, Any], out: str, student_args: tuple[str, ...], **kw: 
 
     res = run_distill(out=out, student_args=_parse_student_args(student_args), progress=obj["progress"], log=_echo, **kw)
     f = res.final
-    acc = "" if f is None or f.val_accuracy is None else f", val accuracy {f.val_accuracy:.4f}"
-    click.echo(f"wrote {out}/student.pt and student.json: {res.student_parameters:,} parameters"
-               + ("" if f is None else f", val agreement with teacher {f.val_agreement:.4f}{acc}"))
+    click.echo(f"wrote {out}/student.pt and student.json: {res.student_parameters:,} parameters" + ("" if f is None else f"; {f.summary()}"))
 
 
 @main.command()

@@ -32,9 +32,9 @@ class Preprocessing:
     std: float = 1.0
 
     def apply(self, x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x, dtype=np.float32)
         if self.mean == 0.0 and self.std == 1.0:
-            return x
+            return np.asarray(x)  # identity keeps integer token ids and boolean masks as they are
+        x = np.asarray(x, dtype=np.float32)
         return ((x - np.float32(self.mean)) / np.float32(self.std)).astype(np.float32)
 
     def to_json(self) -> dict[str, float]:
@@ -54,6 +54,13 @@ class Dataset:
     split: np.ndarray
     preprocessing: Preprocessing
     class_names: list[str] | None = None
+    inputs: dict[str, np.ndarray] | None = None  # several named input arrays (multi-input models); x is the first
+
+    def part_inputs(self, which: Split) -> dict[str, np.ndarray]:
+        """Every input array of one split, by its npz key (preprocessing applies to float arrays)."""
+        mask = self.split == _SPLIT_CODES[which]
+        arrays = self.inputs or {"x": self.x}
+        return {k: (self.preprocessing.apply(v[mask]) if np.issubdtype(v.dtype, np.floating) else v[mask]) for k, v in arrays.items()}
 
     def part(self, which: Split) -> tuple[np.ndarray, np.ndarray | None]:
         """Preprocessed inputs (float32) and labels of one split."""
@@ -96,9 +103,17 @@ def _load_npz(path: pathlib.Path) -> Dataset:
             arrays = {k: z[k] for k in z.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
         raise EdgeDistillError(f"cannot read {path} as .npz ({e}); write it with numpy.savez(path, x=..., y=...)") from None
-    if "x" not in arrays:
-        raise EdgeDistillError(f"{path} has no array 'x' (keys: {', '.join(sorted(arrays)) or 'none'}); store the inputs under the key x")
-    x = arrays["x"]
+    named = {k: v for k, v in arrays.items() if k not in ("y", "split")}
+    if not named:
+        raise EdgeDistillError(f"{path} has no input arrays (keys: {', '.join(sorted(arrays)) or 'none'}); store the inputs under the key x")
+    if "x" not in arrays and len(named) == 1:
+        raise EdgeDistillError(f"{path} has no array 'x' (keys: {', '.join(sorted(arrays))}); store the inputs under the key x")
+    x = arrays["x"] if "x" in arrays else next(iter(named.values()))
+    for k, v in named.items():
+        if v.ndim < 1 or len(v) != len(x):
+            raise EdgeDistillError(f"{path}: input array {k!r} has {len(v) if v.ndim else 0} rows but {next(iter(named))!r} has {len(x)}; every input needs one row per sample")
+        if np.issubdtype(v.dtype, np.floating) and not np.all(np.isfinite(v)):
+            raise EdgeDistillError(f"{path}: {k!r} holds {int(np.sum(~np.isfinite(v)))} NaN or Inf values; clean or impute them first")
     if x.ndim < 1 or len(x) == 0:
         raise EdgeDistillError(f"{path}: 'x' is empty; it needs one row per sample")
     if not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_):
@@ -125,7 +140,7 @@ def _load_npz(path: pathlib.Path) -> Dataset:
         raise EdgeDistillError(f"{path}: 'split' must hold one of 0 (train), 1 (val), 2 (test) per row of 'x'")
     if not np.any(split == 0):
         raise EdgeDistillError(f"{path}: no training rows ({len(x)} samples); give more samples or a 'split' with 0s")
-    return Dataset(str(path), x, y, split.astype(np.uint8), Preprocessing())
+    return Dataset(str(path), x, y, split.astype(np.uint8), Preprocessing(), inputs=named if len(named) > 1 else None)
 
 
 def default_split(n: int, y: np.ndarray | None, seed: int = 0) -> np.ndarray:

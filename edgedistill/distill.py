@@ -49,6 +49,8 @@ DEFAULTS: dict[str, Any] = {
     "seed": 0,
     "threads": None,  # torch intra-op threads; None keeps torch's default
     "cache_dir": None,
+    "teacher_output": None,  # which teacher output to distill (default: the first float output)
+    "teacher_kind": None,  # override the detected meaning of that output
 }
 
 
@@ -56,14 +58,21 @@ DEFAULTS: dict[str, Any] = {
 class EpochMetrics:
     epoch: int
     train_loss: float
-    val_agreement: float  # top-1 agreement with the teacher on the validation split
-    val_kl: float  # KL(teacher ‖ student) at T=1 on the validation split
-    val_accuracy: float | None  # against labels, when the data has them
+    val_agreement: float | None  # top-1 agreement with the teacher on the validation split (classifiers)
+    val_kl: float | None  # KL(teacher ‖ student) at T=1 on the validation split (classifiers)
+    val_accuracy: float | None  # against labels, when the data has them (classifiers)
     lr: float
     seconds: float
+    val_mse: float | None = None  # mean squared error to the teacher (regression / embedding teachers)
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def summary(self) -> str:
+        if self.val_mse is not None:
+            return f"loss {self.train_loss:.4f}  val_mse {self.val_mse:.5g}"
+        acc = "" if self.val_accuracy is None else f"  val_acc {self.val_accuracy:.4f}"
+        return f"loss {self.train_loss:.4f}  val_agree {self.val_agreement:.4f}  val_kl {self.val_kl:.4f}{acc}"
 
 
 @dataclasses.dataclass
@@ -101,6 +110,8 @@ def distill(
     seed: int = DEFAULTS["seed"],
     threads: int | None = DEFAULTS["threads"],
     cache_dir: str | os.PathLike[str] | None = None,
+    teacher_output: str | None = None,
+    teacher_kind: str | None = None,
     resume: bool = False,
     log_every: int | None = None,
     progress: bool = True,
@@ -124,6 +135,7 @@ def distill(
             labels=labels, epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
             temperature=temperature, alpha=alpha, seed=seed, threads=threads,
             cache_dir=str(cache_dir) if cache_dir is not None else None,
+            teacher_output=teacher_output, teacher_kind=teacher_kind,
         )
         _validate(cfg)
         if (run / "checkpoints" / "last.pt").exists():
@@ -136,9 +148,12 @@ def distill(
         torch.set_num_threads(int(cfg["threads"]))
 
     # ------------------------------------------------------------------------- data + teacher pass
-    t = OnnxTeacher(cfg["teacher"])
+    t = OnnxTeacher(cfg["teacher"], output=cfg["teacher_output"], kind=cfg["teacher_kind"])
+    if len(t.inputs) != 1:
+        raise EdgeDistillError(f"teacher {t.path.name} has {len(t.inputs)} inputs ({', '.join(i.name for i in t.inputs)}); "
+                               "the built-in students take one input, so a multi-input teacher cannot be distilled yet")
     ds = load_dataset(cfg["data"])
-    log(f"teacher {t.path.name}: input {t.input.name} {list(t.input.shape)}, output {t.output.name} ({t.output_kind})")
+    log(f"teacher {t.path.name}: input {t.input.name} {list(t.input.shape)}, output {t.output.name}; {t.batch_mode}")
     log(f"data {ds.describe()}")
     if cfg["labels"] and ds.y is None:
         raise EdgeDistillError(f"--labels asked for but {ds.source} has no 'y'; drop --labels to distill from the teacher alone")
@@ -151,11 +166,16 @@ def distill(
     ttr, hit_tr = teacher_outputs(t, xtr, cache_dir=cfg["cache_dir"], progress=progress, desc="teacher pass (train)")
     tva, hit_va = teacher_outputs(t, xva, cache_dir=cfg["cache_dir"], progress=progress, desc="teacher pass (val)")
     log(f"teacher outputs {'from cache' if hit_tr and hit_va else 'computed and cached'}: {len(ttr)} train, {len(tva)} val")
-    _check_labels(ytr, ttr.shape[-1], ds.source)
+    kind = t.kind_from(np.asarray(ttr[:256]))
+    log(f"teacher output {t.output.name} is read as {kind}" + (" (set with --teacher-kind)" if cfg["teacher_kind"] else ""))
+    if kind != "regression":
+        _check_labels(ytr, ttr.shape[-1], ds.source)
+    elif cfg["labels"]:
+        raise EdgeDistillError("--labels mixes class labels into the loss, but the teacher output is a regression/embedding; drop --labels")
 
     # ------------------------------------------------------------------------- student
     input_shape = tuple(int(d) for d in xtr.shape[1:])
-    num_outputs = int(ttr.shape[-1])
+    num_outputs = int(np.prod(ttr.shape[1:])) if ttr.ndim > 1 else 1
     model = create_student(cfg["student"], input_shape=input_shape, num_outputs=num_outputs, **cfg["student_args"])
     n_student = sum(p.numel() for p in model.parameters())
     n_teacher = _teacher_params(t)
@@ -186,8 +206,8 @@ def distill(
         (run / "metrics.jsonl").unlink(missing_ok=True)
 
     # ------------------------------------------------------------------------- training loop
-    kind = t.output_kind
-    x_t, t_t = torch.from_numpy(np.array(xtr)), torch.from_numpy(np.array(ttr))  # copies: the cache is a read-only memmap
+    x_t = torch.from_numpy(np.array(xtr))  # copies: the cache is a read-only memmap
+    t_t = torch.from_numpy(np.array(ttr).reshape(len(ttr), -1))
     y_t = torch.from_numpy(ytr) if (cfg["labels"] and ytr is not None) else None
     final: EpochMetrics | None = None
     from tqdm.auto import tqdm
@@ -220,11 +240,10 @@ def distill(
             with open(run / "metrics.jsonl", "a", encoding="utf-8") as f:
                 f.write(json.dumps(final.to_json()) + "\n")
             bar.update(1)
-            bar.set_postfix(loss=f"{final.train_loss:.4f}", agree=f"{final.val_agreement:.3f}")
-            acc = "" if final.val_accuracy is None else f"  val_acc {final.val_accuracy:.4f}"
+            bar.set_postfix(loss=f"{final.train_loss:.4f}")
             every = log_every or max(1, cfg["epochs"] // 10)
             if (epoch + 1) % every == 0 or epoch + 1 == cfg["epochs"] or epoch == start_epoch:
-                log(f"epoch {epoch + 1:3d}/{cfg['epochs']}  loss {final.train_loss:.4f}  val_agree {final.val_agreement:.4f}  val_kl {final.val_kl:.4f}{acc}")
+                log(f"epoch {epoch + 1:3d}/{cfg['epochs']}  {final.summary()}")
     except KeyboardInterrupt:
         bar.close()
         raise Interrupted(f"interrupted; the last finished epoch is saved in {ckpt_path}; continue with: edgedistill distill --resume -o {run}") from None
@@ -233,7 +252,7 @@ def distill(
     # ------------------------------------------------------------------------- artifacts
     with atomic_path(run / "student.pt", suffix=".pt") as tmp:
         torch.save(model.state_dict(), tmp)
-    spec = _student_spec(cfg, t, ds, input_shape, num_outputs)
+    spec = _student_spec(cfg, t, ds, input_shape, num_outputs, kind)
     write_json(run / "student.json", spec)
     return DistillResult(
         run_dir=str(run), student=cfg["student"], student_parameters=n_student, teacher_parameters=n_teacher,
@@ -284,7 +303,10 @@ def _teacher_params(t: OnnxTeacher) -> int:
 def _evaluate(model, x, t_out, y, kind, epoch, train_loss, lr, seconds) -> EpochMetrics:
     model.eval()
     logits = model(torch.from_numpy(np.ascontiguousarray(x)))
-    t = torch.from_numpy(np.array(t_out))
+    t = torch.from_numpy(np.array(t_out).reshape(len(t_out), -1))
+    if kind == "regression":
+        mse = torch.nn.functional.mse_loss(logits, t.reshape(logits.shape)).item()
+        return EpochMetrics(epoch, float(train_loss), None, None, None, float(lr), float(seconds), val_mse=float(mse))
     t_logp = teacher_log_probs(t, kind, 1.0)
     s_logp = torch.log_softmax(logits, -1)
     kl = torch.nn.functional.kl_div(s_logp, t_logp, reduction="batchmean", log_target=True).item()
@@ -312,7 +334,7 @@ def _truncate_metrics(path: pathlib.Path, epochs: int) -> None:
     write_text(path, "".join(ln + "\n" for ln in kept))
 
 
-def _student_spec(cfg: dict[str, Any], t: OnnxTeacher, ds: Dataset, input_shape, num_outputs: int) -> dict[str, Any]:
+def _student_spec(cfg: dict[str, Any], t: OnnxTeacher, ds: Dataset, input_shape, num_outputs: int, kind: str) -> dict[str, Any]:
     kwargs = {**student_defaults(cfg["student"]), **cfg["student_args"]}
     kwargs = {k: list(v) if isinstance(v, tuple) else v for k, v in kwargs.items()}
     return {
@@ -321,10 +343,10 @@ def _student_spec(cfg: dict[str, Any], t: OnnxTeacher, ds: Dataset, input_shape,
         "family": cfg["student"],
         "kwargs": kwargs,
         "input": {"name": t.input.name, "shape": [None, *input_shape], "dtype": "float32"},
-        "output": {"name": t.output.name, "size": num_outputs, "kind": "logits"},
+        "output": {"name": t.output.name, "size": num_outputs, "kind": "regression" if kind == "regression" else "logits"},
         "preprocessing": ds.preprocessing.to_json(),
         "class_names": ds.class_names or [str(i) for i in range(num_outputs)],
-        "teacher": {"path": str(pathlib.Path(cfg["teacher"]).resolve()), "sha256": t.sha256, "output_kind": t.output_kind},
+        "teacher": {"path": str(pathlib.Path(cfg["teacher"]).resolve()), "sha256": t.sha256, "output": t.output.name, "output_kind": kind},
         "data": cfg["data"],
     }
 

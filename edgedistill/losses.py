@@ -35,6 +35,11 @@ def kd_loss(student_logits: torch.Tensor, teacher_out: torch.Tensor, *, temperat
     return kl * temperature**2
 
 
+def mse_loss(student_out: torch.Tensor, teacher_out: torch.Tensor) -> torch.Tensor:
+    """The seed's formula: mean squared error between student and teacher outputs (regression, embeddings)."""
+    return F.mse_loss(student_out, teacher_out.reshape(student_out.shape))
+
+
 def distillation_loss(
     student_logits: torch.Tensor,
     teacher_out: torch.Tensor,
@@ -44,7 +49,10 @@ def distillation_loss(
     alpha: float = 0.5,
     kind: OutputKind = "logits",
 ) -> torch.Tensor:
-    """``kd`` alone without labels; with labels ``alpha * ce + (1 - alpha) * kd``."""
+    """``kd`` alone without labels; with labels ``alpha * ce + (1 - alpha) * kd``. A regression or
+    embedding teacher (``kind="regression"``) is matched with ``mse`` instead."""
+    if kind == "regression":
+        return mse_loss(student_logits, teacher_out)
     kd = kd_loss(student_logits, teacher_out, temperature=temperature, kind=kind)
     if labels is None:
         return kd

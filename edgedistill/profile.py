@@ -316,7 +316,9 @@ def measure_in_child(
             raise EdgeDistillError(f"the measuring process died (exit {proc.returncode}{': ' + tail[0] if tail else ''}); the model may crash onnxruntime")
         measured = json.loads(result_path.read_text(encoding="utf-8"))
         if "error" in measured:
-            raise EdgeDistillError(f"measuring {what} failed: {measured['error']}")
+            from .teacher import load_hint
+
+            raise EdgeDistillError(f"measuring {what} failed: {load_hint(measured['error']) or measured['error']}")
         outputs = np.load(tmpd / "eval_out.npy") if eval_x is not None else None
     return measured, outputs
 
