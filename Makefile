@@ -7,7 +7,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.edgedistill-installed
 
-.PHONY: setup system-deps web-deps demo test bench bench-quant bench-fidelity clean
+.PHONY: setup system-deps web-deps demo test bench bench-quant bench-fidelity bench-teacher clean
 
 setup: $(STAMP)
 
@@ -56,6 +56,9 @@ bench-quant: setup
 
 bench-fidelity: setup
 	$(BIN)/python benchmarks/profile_fidelity.py
+
+bench-teacher: setup
+	$(BIN)/python benchmarks/teacher_pass.py
 
 clean:
 	rm -rf $(VENV) demo-out .pytest_cache
