@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import pathlib
@@ -29,8 +30,49 @@ def atomic_path(final: str | os.PathLike[str], suffix: str = "") -> Iterator[pat
             os.fsync(f.fileno())
         os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; artifacts get the usual mode
         os.replace(tmp_path, final)
+    except Exception as e:
+        tmp_path.unlink(missing_ok=True)
+        raise_if_no_space(final, e)
+        raise
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+_NO_SPACE = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
+
+
+def no_space(folder: str | os.PathLike[str]) -> str | None:
+    """Why ``folder`` cannot take another 64 KiB (disk full, quota, file-size limit), or None if it can.
+
+    Libraries report a failed write in their own ways (torch raises RuntimeError); a probe write
+    tells a full disk apart from a real bug."""
+    probe = pathlib.Path(folder) / f".edgedistill-space-probe-{os.getpid()}"
+    try:
+        with open(probe, "wb") as f:
+            f.write(b"\0" * 65536)
+            f.flush()
+            os.fsync(f.fileno())
+        return None
+    except OSError as e:
+        return os.strerror(e.errno) if e.errno in _NO_SPACE else None
+    finally:
+        try:
+            probe.unlink()
+        except OSError:
+            pass
+
+
+def raise_if_no_space(target: str | os.PathLike[str], error: BaseException) -> None:
+    """Turn a write that failed for lack of space into a one-line user error."""
+    from .errors import EdgeDistillError
+
+    if isinstance(error, EdgeDistillError):
+        return
+    target = pathlib.Path(target)
+    why = os.strerror(error.errno) if isinstance(error, OSError) and error.errno in _NO_SPACE else no_space(target.parent)
+    if why:
+        raise EdgeDistillError(f"cannot write {target}: {why}; free some space (or raise the file-size limit) and run again; "
+                               "files written before are intact") from None
 
 
 def _umask() -> int:

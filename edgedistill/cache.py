@@ -16,6 +16,7 @@ import numpy as np
 
 from ._io import atomic_path
 from .data import array_sha256
+from .errors import EdgeDistillError
 from .teacher import OnnxTeacher
 
 
@@ -55,6 +56,6 @@ def teacher_outputs(
         folder.mkdir(parents=True, exist_ok=True)
         with atomic_path(path, suffix=".npy") as tmp:
             np.save(tmp, out)
-    except OSError:
-        pass  # a cache that cannot be written costs speed, never correctness
+    except (OSError, EdgeDistillError):
+        pass  # a cache that cannot be written (even for lack of space) costs speed, never correctness
     return out, False

@@ -35,7 +35,7 @@ from typing import Any, Literal
 import numpy as np
 
 from . import __version__
-from ._io import ensure_out_dir, write_json
+from ._io import ensure_out_dir, raise_if_no_space, write_json
 from .data import fit_to_input, load_dataset
 from .errors import EdgeDistillError
 
@@ -149,6 +149,9 @@ def convert(
     except _Rejected as r:
         os.replace(r.path, out_dir / r.path.name)
         raise EdgeDistillError(f"{r.message}; the file is kept as {out_dir / r.path.name} for inspection") from None
+    except Exception as e:
+        raise_if_no_space(out_dir / "convert.json", e)  # exporters and ORT tools report full disks in their own words
+        raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
@@ -435,6 +438,7 @@ def export_onnx(model, spec: dict[str, Any], path: pathlib.Path, *, opset: int) 
             )
         return "dynamo", None
     except Exception as e:  # any exporter failure: record it and try the other exporter
+        raise_if_no_space(path, e)
         reason = f"dynamo exporter failed ({type(e).__name__}: {_first_line(e)})"
     try:
         with _Quiet():
@@ -443,6 +447,7 @@ def export_onnx(model, spec: dict[str, Any], path: pathlib.Path, *, opset: int) 
                 dynamic_axes={in_name: {0: "batch"}, out_name: {0: "batch"}}, dynamo=False,
             )
     except Exception as e:
+        raise_if_no_space(path, e)
         raise EdgeDistillError(f"cannot export the student to ONNX: {reason}; the TorchScript exporter failed too ({type(e).__name__}: {_first_line(e)})") from None
     return "torchscript", reason
 

@@ -103,6 +103,9 @@ def _load_npz(path: pathlib.Path) -> Dataset:
             arrays = {k: z[k] for k in z.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
         raise EdgeDistillError(f"cannot read {path} as .npz ({e}); write it with numpy.savez(path, x=..., y=...)") from None
+    for k, v in arrays.items():
+        if v.ndim < 1:
+            raise EdgeDistillError(f"{path}: {k!r} is a single value, not rows; store one row per sample")
     named = {k: v for k, v in arrays.items() if k not in ("y", "split")}
     if not named:
         raise EdgeDistillError(f"{path} has no input arrays (keys: {', '.join(sorted(arrays)) or 'none'}); store the inputs under the key x")
@@ -110,7 +113,9 @@ def _load_npz(path: pathlib.Path) -> Dataset:
         raise EdgeDistillError(f"{path} has no array 'x' (keys: {', '.join(sorted(arrays))}); store the inputs under the key x")
     x = arrays["x"] if "x" in arrays else next(iter(named.values()))
     for k, v in named.items():
-        if v.ndim < 1 or len(v) != len(x):
+        if v.dtype.kind not in "biuf":
+            raise EdgeDistillError(f"{path}: {k!r} has dtype {v.dtype}; inputs must be numeric")
+        if len(v) != len(x):
             raise EdgeDistillError(f"{path}: input array {k!r} has {len(v) if v.ndim else 0} rows but {next(iter(named))!r} has {len(x)}; every input needs one row per sample")
         if np.issubdtype(v.dtype, np.floating) and not np.all(np.isfinite(v)):
             raise EdgeDistillError(f"{path}: {k!r} holds {int(np.sum(~np.isfinite(v)))} NaN or Inf values; clean or impute them first")

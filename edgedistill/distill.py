@@ -25,7 +25,7 @@ import torch
 import yaml
 
 from . import __version__
-from ._io import atomic_path, ensure_out_dir, write_json, write_text
+from ._io import atomic_path, ensure_out_dir, raise_if_no_space, write_json, write_text
 from .cache import teacher_outputs
 from .data import Dataset, fit_to_input, load_dataset
 from .errors import EdgeDistillError, Interrupted
@@ -236,9 +236,15 @@ def distill(
                 total += loss.item() * len(idx)
                 seen += len(idx)
             final = _evaluate(model, xva, tva, yva, kind, epoch + 1, total / seen, opt.param_groups[0]["lr"], time.perf_counter() - t0)
+            # Metrics first, checkpoint second: a kill between the two leaves a metrics line newer than the
+            # checkpoint, which --resume drops and recomputes; the other order would lose that epoch's line.
+            try:
+                with open(run / "metrics.jsonl", "a", encoding="utf-8") as f:
+                    f.write(json.dumps(final.to_json()) + "\n")
+            except OSError as e:
+                raise_if_no_space(run / "metrics.jsonl", e)
+                raise
             _save_checkpoint(ckpt_path, model, opt, sched, shuffle, epoch + 1)
-            with open(run / "metrics.jsonl", "a", encoding="utf-8") as f:
-                f.write(json.dumps(final.to_json()) + "\n")
             bar.update(1)
             bar.set_postfix(loss=f"{final.train_loss:.4f}")
             every = log_every or max(1, cfg["epochs"] // 10)
@@ -329,8 +335,13 @@ def _truncate_metrics(path: pathlib.Path, epochs: int) -> None:
     """Keep the metrics of the epochs the checkpoint holds; drop any written after it."""
     if not path.exists():
         return
-    lines = [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
-    kept = [ln for ln in lines if json.loads(ln).get("epoch", 0) <= epochs]
+    kept = []
+    for ln in path.read_text(encoding="utf-8").splitlines():
+        try:
+            if json.loads(ln).get("epoch", 0) <= epochs:
+                kept.append(ln)
+        except json.JSONDecodeError:
+            continue  # a line cut short by a kill
     write_text(path, "".join(ln + "\n" for ln in kept))
 
 
