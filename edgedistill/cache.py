@@ -33,6 +33,12 @@ def cache_key(teacher_sha256: str, inputs_sha256: str, output: str) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 
+def cache_path(teacher: OnnxTeacher, x: np.ndarray, cache_dir: str | os.PathLike[str] | None = None) -> pathlib.Path:
+    """Where the teacher's outputs on ``x`` are cached."""
+    folder = pathlib.Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    return folder / f"{cache_key(teacher.sha256, array_sha256(x), teacher.output.name)}.npy"
+
+
 def teacher_outputs(
     teacher: OnnxTeacher,
     x: np.ndarray,
@@ -42,8 +48,8 @@ def teacher_outputs(
     desc: str = "teacher pass",
 ) -> tuple[np.ndarray, bool]:
     """The teacher's chosen output on ``x``, from the cache when present. Returns (outputs, cache_hit)."""
-    folder = pathlib.Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    path = folder / f"{cache_key(teacher.sha256, array_sha256(x), teacher.output.name)}.npy"
+    path = cache_path(teacher, x, cache_dir)
+    folder = path.parent
     if path.exists():
         try:
             cached = np.load(path, mmap_mode="r")

@@ -57,3 +57,47 @@ def distillation_loss(
     if labels is None:
         return kd
     return alpha * F.cross_entropy(student_logits, labels) + (1.0 - alpha) * kd
+
+
+def cosine_loss(student_out: torch.Tensor, teacher_out: torch.Tensor) -> torch.Tensor:
+    """1 − cosine similarity, averaged over the batch (direction of embeddings, not their scale)."""
+    s, t = student_out.flatten(1), teacher_out.reshape(student_out.shape).flatten(1)
+    return (1.0 - F.cosine_similarity(s, t, dim=1, eps=1e-8)).mean()
+
+
+def hint_loss(student_features: torch.Tensor, teacher_features: torch.Tensor, projection: torch.nn.Module) -> torch.Tensor:
+    """FitNets-style hint: MSE between the projected student features and a teacher intermediate tensor."""
+    return F.mse_loss(projection(student_features.flatten(1)), teacher_features.flatten(1))
+
+
+LOSSES = ("kd", "mse", "cosine")
+
+
+def combined_loss(
+    student_out: torch.Tensor,
+    teacher_out: torch.Tensor,
+    labels: torch.Tensor | None,
+    *,
+    weights: dict[str, float],
+    temperature: float,
+    alpha: float,
+    kind: OutputKind,
+) -> torch.Tensor:
+    """Σ weight·term over ``weights`` (kd, mse, cosine). ``kd`` carries the label mix (alpha·ce) when
+    labels are given; without a ``kd`` term, labels add alpha·ce on their own."""
+    total = student_out.new_zeros(())
+    for name, w in weights.items():
+        if not w:
+            continue
+        if name == "kd":
+            term = distillation_loss(student_out, teacher_out, labels, temperature=temperature, alpha=alpha, kind=kind)
+        elif name == "mse":
+            term = mse_loss(student_out, teacher_out)
+        elif name == "cosine":
+            term = cosine_loss(student_out, teacher_out)
+        else:  # pragma: no cover - validated by distill
+            raise ValueError(name)
+        total = total + w * term
+    if labels is not None and not weights.get("kd"):
+        total = total + alpha * F.cross_entropy(student_out, labels)
+    return total

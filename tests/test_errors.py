@@ -51,7 +51,7 @@ def test_missing_and_unknown_data(teacher, tmp_path):
 
 
 def test_unknown_student_and_bad_student_arg(teacher, tmp_path):
-    assert_user_error(invoke("distill", "--teacher", teacher, "--student", "resnet", "-o", tmp_path / "r"), "known students: cnn, mlp")
+    assert_user_error(invoke("distill", "--teacher", teacher, "--student", "resnet", "-o", tmp_path / "r"), "known students: cnn, decompose, mlp, mobilenet, transformer")
     assert_user_error(invoke("distill", "--teacher", teacher, "--student-arg", "depth=3", "-o", tmp_path / "r2"), "no option depth")
 
 

@@ -1,18 +1,25 @@
 """Student registry: ``@register_student`` stores a factory under its own name, ``create_student`` builds one.
 
 Every factory takes the keyword-only ``input_shape`` (per-sample, without batch) and
-``num_outputs`` (from the teacher's signature) plus its own size knobs with visible defaults.
+``num_outputs`` (from the teacher's signature), optionally ``input_dtype``, plus its own size knobs
+with visible defaults. A name with a colon is a user's own student: ``path/to/file.py:Factory`` or
+``package.module:Factory`` (a class or a function returning an ``nn.Module``). Importing it runs the
+user's code; edgedistill only does so when the user names it.
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import inspect
+import pathlib
 from collections.abc import Callable
 from typing import Any
 
 from ..errors import EdgeDistillError
 
 _REGISTRY: dict[str, Callable[..., Any]] = {}
+_PROVIDED = ("input_shape", "num_outputs", "input_dtype")
 
 
 def register_student(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -25,25 +32,75 @@ def list_students() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def create_student(name: str, *, input_shape: tuple[int, ...], num_outputs: int, **kwargs: Any):
-    """Build a registered student; ``None`` kwargs are dropped so unset flags keep the defaults."""
+def resolve_student(name: str) -> Callable[..., Any]:
+    """The factory for a registered name or a user's ``file.py:Name`` / ``module:Name``."""
     _load_families()
-    if name not in _REGISTRY:
-        raise EdgeDistillError(f"unknown student {name!r}; known students: {', '.join(sorted(_REGISTRY))}")
-    fn = _REGISTRY[name]
+    if ":" not in name:
+        if name not in _REGISTRY:
+            raise EdgeDistillError(f"unknown student {name!r}; known students: {', '.join(sorted(_REGISTRY))} "
+                                   "(or your own as path/to/file.py:Factory)")
+        return _REGISTRY[name]
+    source, _, attr = name.rpartition(":")
+    try:
+        if source.endswith(".py"):
+            path = pathlib.Path(source)
+            if not path.is_file():
+                raise EdgeDistillError(f"student file {path} does not exist")
+            spec = importlib.util.spec_from_file_location(f"edgedistill_user_student_{path.stem}", path)
+            module = importlib.util.module_from_spec(spec)
+            assert spec.loader is not None
+            spec.loader.exec_module(module)
+        else:
+            module = importlib.import_module(source)
+    except EdgeDistillError:
+        raise
+    except Exception as e:  # the user's module raised while importing: say so, without our traceback
+        raise EdgeDistillError(f"importing your student module {source} failed: {type(e).__name__}: {e}; fix that module") from None
+    fn = getattr(module, attr, None)
+    if fn is None or not callable(fn):
+        raise EdgeDistillError(f"{source} has no class or function {attr!r}")
+    return fn
+
+
+def create_student(name: str, *, input_shape: tuple[int, ...], num_outputs: int, input_dtype: str = "float32", **kwargs: Any):
+    """Build a student; ``None`` kwargs are dropped so unset flags keep the defaults."""
+    import torch
+
+    fn = resolve_student(name)
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
-    allowed = set(inspect.signature(fn).parameters) - {"input_shape", "num_outputs"}
-    unknown = sorted(set(kwargs) - allowed)
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        params = {}
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    allowed = set(params) - set(_PROVIDED)
+    unknown = sorted(set(kwargs) - allowed) if not takes_any else []
     if unknown:
-        raise EdgeDistillError(f"student {name!r} has no option {', '.join(unknown)}; its options are {', '.join(sorted(allowed))}")
-    return fn(input_shape=tuple(input_shape), num_outputs=num_outputs, **kwargs)
+        raise EdgeDistillError(f"student {name!r} has no option {', '.join(unknown)}; its options are {', '.join(sorted(allowed)) or 'none'}")
+    provided = {"input_shape": tuple(input_shape), "num_outputs": num_outputs, "input_dtype": input_dtype}
+    call = {k: v for k, v in provided.items() if k in params or takes_any}
+    try:
+        model = fn(**call, **kwargs)
+    except EdgeDistillError:
+        raise
+    except Exception as e:
+        if ":" not in name:
+            raise
+        raise EdgeDistillError(f"your student {name} raised {type(e).__name__}: {e}") from None
+    if not isinstance(model, torch.nn.Module):
+        raise EdgeDistillError(f"student {name} returned {type(model).__name__}, not a torch.nn.Module")
+    return model
 
 
 def student_defaults(name: str) -> dict[str, Any]:
-    _load_families()
-    sig = inspect.signature(_REGISTRY[name])
-    return {k: p.default for k, p in sig.parameters.items() if k not in ("input_shape", "num_outputs")}
+    fn = resolve_student(name)
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return {}
+    return {k: p.default for k, p in sig.parameters.items()
+            if k not in _PROVIDED and p.default is not inspect.Parameter.empty and p.kind is not inspect.Parameter.VAR_KEYWORD}
 
 
 def _load_families() -> None:
-    from . import cnn, mlp  # noqa: F401  (registration happens on import)
+    from . import cnn, decompose, mlp, mobilenet, transformer  # noqa: F401  (registration happens on import)
