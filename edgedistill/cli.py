@@ -93,17 +93,45 @@ def inspect_cmd(model: str, as_json: bool, intermediates: bool) -> None:
             click.echo(f"  {k} = {v}")
 
 
+def _weights(spec: str | None, option: str, default: float = 1.0) -> dict[str, float]:
+    """``kd`` / ``kd:1,cosine:0.5`` / ``noise=0.05,mixup=0.2`` → {name: weight}."""
+    from .errors import EdgeDistillError
+
+    out: dict[str, float] = {}
+    for part in (spec or "").split(","):
+        if not part.strip():
+            continue
+        name, sep, value = part.replace("=", ":").partition(":")
+        try:
+            out[name.strip()] = float(value) if sep else default
+        except ValueError:
+            raise EdgeDistillError(f"{option} {spec!r}: {value!r} is not a number") from None
+    return out
+
+
 @main.command()
 @click.option("--teacher", "-t", type=click.Path(), help="Teacher ONNX file.")
-@click.option("--data", "-d", default="builtin:digits", show_default=True, help="builtin:digits or an .npz with x (and optionally y, split).")
-@click.option("--student", "-s", default="mlp", show_default=True, help="Student family (mlp, cnn).")
+@click.option("--data", "-d", default="builtin:digits", show_default=True,
+              help="builtin:digits, .npz (x, optional y and split), .npy, .csv (label column y/label) or a folder of class folders of images.")
+@click.option("--student", "-s", default="mlp", show_default=True,
+              help="mlp, cnn, mobilenet, transformer, decompose, or your own: path/to/file.py:Factory or package.module:Factory (runs your code).")
 @click.option("--student-arg", "student_args", multiple=True, metavar="KEY=VALUE", help="Student size knob, repeatable (e.g. hidden=64,32).")
 @click.option("--labels/--no-labels", default=False, show_default=True, help="Mix hard-label cross-entropy into the loss (needs y).")
+@click.option("--loss", "loss", default="kd", show_default=True, help="Weighted terms: kd, mse, cosine (e.g. kd:1,cosine:0.5).")
+@click.option("--hint", default=None, metavar="TENSOR", help="Feature distillation on this teacher intermediate tensor (see inspect --intermediates).")
+@click.option("--hint-weight", type=float, default=0.1, show_default=True)
+@click.option("--blockwise", default=None, metavar="T1,T2,...", help="decompose only: pre-train block by block up to these teacher tensors.")
+@click.option("--block-epochs", type=int, default=5, show_default=True)
 @click.option("--epochs", type=int, default=100, show_default=True)
+@click.option("--max-steps", type=int, default=None, help="Stop after this many optimiser steps.")
+@click.option("--stop-at-loss", type=float, default=None, help="Stop when an epoch's training loss is at or below this.")
+@click.option("--patience", type=int, default=None, help="Stop after this many epochs without a better validation score.")
 @click.option("--batch-size", type=int, default=64, show_default=True)
 @click.option("--lr", type=float, default=1e-2, show_default=True, help="AdamW learning rate (cosine schedule).")
 @click.option("--temperature", "-T", type=float, default=4.0, show_default=True, help="KD softmax temperature.")
 @click.option("--alpha", type=float, default=0.5, show_default=True, help="Weight of the label loss when --labels.")
+@click.option("--augment", default=None, metavar="noise=STD,mixup=ALPHA", help="Online teacher mode: augment each batch; the teacher labels it in a background thread.")
+@click.option("--augment-fn", default=None, metavar="FILE.py:FUNC", help="Online teacher mode with your own fn(x, rng) -> x (runs your code).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--cache-dir", type=click.Path(), default=None, help="Teacher-output cache [default: ~/.cache/edgedistill or $EDGEDISTILL_CACHE].")
 @click.option("--teacher-output", default=None, help="Teacher output to distill [default: the first float output].")
@@ -113,13 +141,20 @@ def inspect_cmd(model: str, as_json: bool, intermediates: bool) -> None:
 @click.option("--resume", is_flag=True, help="Continue the run in -o from its last checkpoint, with its stored config.")
 @click.option("-o", "--out", required=True, type=click.Path(), help="Run folder to write.")
 @click.pass_obj
-def distill(obj: dict[str, Any], out: str, student_args: tuple[str, ...], **kw: Any) -> None:
-    """Train a small PyTorch student to reproduce the teacher's outputs (label-free by default)."""
+def distill(obj: dict[str, Any], out: str, student_args: tuple[str, ...], loss: str, blockwise: str | None, augment: str | None, **kw: Any) -> None:
+    """Train a small PyTorch student to reproduce the teacher's outputs (label-free by default).
+
+    \b
+    Multi-GPU / multi-node: torchrun --nproc-per-node 2 -m edgedistill distill ...
+    """
     from .distill import distill as run_distill
 
-    res = run_distill(out=out, student_args=_parse_student_args(student_args), progress=obj["progress"], log=_echo, **kw)
+    res = run_distill(out=out, student_args=_parse_student_args(student_args), losses=_weights(loss, "--loss"),
+                      blockwise=[b for b in (blockwise or "").split(",") if b], augment=_weights(augment, "--augment", 0.0),
+                      progress=obj["progress"], log=_echo, **kw)
     f = res.final
-    click.echo(f"wrote {out}/student.pt and student.json: {res.student_parameters:,} parameters" + ("" if f is None else f"; {f.summary()}"))
+    if int(__import__("os").environ.get("RANK", "0")) == 0:
+        click.echo(f"wrote {out}/student.pt and student.json: {res.student_parameters:,} parameters" + ("" if f is None else f"; {f.summary()}"))
 
 
 @main.command()

@@ -76,7 +76,10 @@ class Dataset:
 
 
 def load_dataset(spec: str) -> Dataset:
-    """``builtin:digits`` or a path to an .npz file (``x``, optional ``y`` and ``split``)."""
+    """``builtin:digits``; an .npz (``x`` or inputs named after the model's, optional ``y`` and ``split``);
+    an .npy (inputs only); a .csv (a header row; a ``y`` or ``label`` column holds labels, a ``split``
+    column the split, every other column is a feature); or a folder of class folders of images
+    (needs Pillow)."""
     if spec.startswith("builtin:"):
         name = spec.split(":", 1)[1]
         if name not in BUILTINS:
@@ -85,9 +88,97 @@ def load_dataset(spec: str) -> Dataset:
     path = pathlib.Path(spec)
     if not path.exists():
         raise EdgeDistillError(f"data file {path} does not exist; give builtin:digits or a path to an .npz file")
+    if path.is_dir():
+        return _load_image_folder(path)
+    if path.suffix == ".npy":
+        return _load_npy(path)
+    if path.suffix == ".csv":
+        return _load_csv(path)
     if path.suffix != ".npz":
         raise EdgeDistillError(f"data file {path} is not an .npz file; save your inputs with numpy.savez(path, x=..., y=...)")
     return _load_npz(path)
+
+
+def _checked(path: pathlib.Path, x: np.ndarray, y: np.ndarray | None, split: np.ndarray | None, pre: Preprocessing,
+             class_names: list[str] | None = None) -> Dataset:
+    if x.ndim < 1 or len(x) == 0:
+        raise EdgeDistillError(f"{path}: no samples; it needs one row per sample")
+    if x.dtype.kind not in "biuf":
+        raise EdgeDistillError(f"{path}: inputs have dtype {x.dtype}; inputs must be numeric")
+    if x.dtype.kind == "f" and not np.all(np.isfinite(x)):
+        raise EdgeDistillError(f"{path}: inputs hold {int(np.sum(~np.isfinite(x)))} NaN or Inf values; clean or impute them first")
+    if y is not None and y.min() < 0:
+        raise EdgeDistillError(f"{path}: negative labels; labels must be class indices 0..K-1")
+    split = default_split(len(x), y) if split is None else split
+    return Dataset(str(path), x, y, split.astype(np.uint8), pre, class_names)
+
+
+def _load_npy(path: pathlib.Path) -> Dataset:
+    try:
+        x = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as e:
+        raise EdgeDistillError(f"cannot read {path} as .npy ({e}); write it with numpy.save(path, x)") from None
+    return _checked(path, x, None, None, Preprocessing())
+
+
+def _load_csv(path: pathlib.Path) -> Dataset:
+    import csv
+
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.reader(f))
+    except (OSError, UnicodeDecodeError) as e:
+        raise EdgeDistillError(f"cannot read {path} as CSV ({e})") from None
+    if len(rows) < 2:
+        raise EdgeDistillError(f"{path} needs a header row and at least one data row")
+    header = [h.strip() for h in rows[0]]
+    try:
+        table = np.asarray([[float(v) for v in r] for r in rows[1:] if r], dtype=np.float64)
+    except ValueError as e:
+        raise EdgeDistillError(f"{path} holds a value that is not a number ({e}); every column must be numeric") from None
+    if table.ndim != 2 or table.shape[1] != len(header):
+        raise EdgeDistillError(f"{path}: rows do not all have the {len(header)} columns of the header")
+    label_col = next((i for i, h in enumerate(header) if h.lower() in ("y", "label")), None)
+    split_col = next((i for i, h in enumerate(header) if h.lower() == "split"), None)
+    features = [i for i in range(len(header)) if i not in (label_col, split_col)]
+    y = None
+    if label_col is not None:
+        y = table[:, label_col]
+        if not np.all(y == np.round(y)):
+            raise EdgeDistillError(f"{path}: column {header[label_col]!r} must hold integer class labels")
+        y = y.astype(np.int64)
+    split = table[:, split_col].astype(np.int64) if split_col is not None else None
+    if split is not None and not np.isin(split, [0, 1, 2]).all():
+        raise EdgeDistillError(f"{path}: column 'split' must hold 0 (train), 1 (val) or 2 (test)")
+    return _checked(path, table[:, features].astype(np.float32), y, split, Preprocessing())
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".pgm", ".ppm", ".webp")
+
+
+def _load_image_folder(path: pathlib.Path) -> Dataset:
+    """``folder/<class>/<image>``: classes are the sub-folders in sorted order; images become (C, H, W)
+    arrays of 0..255 (C = 1 when every image is grayscale, else 3), resized to the first image's size."""
+    try:
+        from PIL import Image
+    except ImportError:
+        raise EdgeDistillError("reading an image folder needs Pillow: pip install 'edgedistill[images]'") from None
+    classes = sorted(d.name for d in path.iterdir() if d.is_dir())
+    files = [(c, f) for c in classes for f in sorted((path / c).iterdir()) if f.suffix.lower() in IMAGE_SUFFIXES]
+    if not files:
+        raise EdgeDistillError(f"{path} holds no images in class folders; lay it out as {path}/<class>/<image>.png")
+    images = []
+    for _, f in files:
+        try:
+            images.append(Image.open(f))
+        except (OSError, ValueError) as e:
+            raise EdgeDistillError(f"cannot read image {f} ({e})") from None
+    gray = all(im.mode in ("L", "1", "I;16", "I") for im in images)
+    size = images[0].size
+    arrays = [np.asarray(im.convert("L" if gray else "RGB").resize(size), dtype=np.uint8) for im in images]
+    x = np.stack(arrays)[:, None] if gray else np.stack(arrays).transpose(0, 3, 1, 2)
+    y = np.asarray([classes.index(c) for c, _ in files], dtype=np.int64)
+    return _checked(path, x, y, None, Preprocessing(mean=0.0, std=255.0), class_names=classes)
 
 
 def _load_digits() -> Dataset:
