@@ -95,7 +95,8 @@ def load_dataset(spec: str) -> Dataset:
     if path.suffix == ".csv":
         return _load_csv(path)
     if path.suffix != ".npz":
-        raise EdgeDistillError(f"data file {path} is not an .npz file; save your inputs with numpy.savez(path, x=..., y=...)")
+        raise EdgeDistillError(f"data file {path} is not an .npz file (nor .npy, .csv or an image folder); "
+                               "save your inputs with numpy.savez(path, x=..., y=...)")
     return _load_npz(path)
 
 

@@ -32,7 +32,7 @@ from ._io import atomic_path, ensure_out_dir, raise_if_no_space, write_json, wri
 from .cache import teacher_outputs
 from .data import Dataset, fit_to_input, load_dataset
 from .errors import EdgeDistillError, Interrupted
-from .losses import LOSSES, combined_loss, hint_loss, teacher_log_probs
+from .losses import LOSSES, combined_loss, hint_loss, kd_loss_fast, kd_targets, teacher_log_probs
 from .students import create_student, student_defaults
 from .teacher import OnnxTeacher, count_parameters, estimate_macs
 
@@ -78,6 +78,7 @@ class EpochMetrics:
     seconds: float
     val_mse: float | None = None  # mean squared error to the teacher (regression / embedding teachers)
     step: int = 0
+    train_seconds: float = 0.0  # the optimisation steps alone, without evaluation
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -273,6 +274,12 @@ def distill(
     y_t = torch.from_numpy(ytr) if (cfg["labels"] and ytr is not None) else None
     h_t = torch.from_numpy(np.ascontiguousarray(hint_tr, dtype=np.float32)) if hint_tr is not None else None
     online = _Online(t, xtr, cfg) if (cfg["augment"] or cfg["augment_fn"]) else None
+    # The common case, KD alone on cached outputs, uses targets computed once: a step then costs what a
+    # supervised step costs (one log-softmax and a weighted sum).
+    fast = set(cfg["losses"]) == {"kd"} and y_t is None and hint_tr is None and online is None and kind != "regression"
+    if fast:
+        kd_probs, kd_negent = kd_targets(t_t, kind, cfg["temperature"])
+        kd_weight, temperature = cfg["losses"]["kd"], cfg["temperature"]
     final: EpochMetrics | None = None
     from tqdm.auto import tqdm
 
@@ -285,21 +292,30 @@ def distill(
             train_model.train()
             total, seen = 0.0, 0
             batches = torch.randperm(len(x_t), generator=shuffle).split(cfg["batch_size"])
-            source = online.epoch(batches, epoch) if online else ((idx, x_t[idx], t_t[idx]) for idx in batches)
+            if online:
+                source = online.epoch(batches, epoch)
+            elif fast:  # targets are gathered from kd_probs inside the step
+                source = ((idx, x_t[idx], None) for idx in batches)
+            else:
+                source = ((idx, x_t[idx], t_t[idx]) for idx in batches)
             for idx, xb, tb in source:
-                local = dist.shard(idx)
-                xb, tb = xb[local], tb[local]
-                yb = None if y_t is None else y_t[idx][local]
-                if hint_tr is not None:
+                if dist.world > 1:
+                    local = dist.shard(idx)
+                    idx, xb, tb = idx[local], xb[local], (None if tb is None else tb[local])
+                yb = None if y_t is None else y_t[idx]
+                if fast:
+                    loss = kd_loss_fast(train_model(xb), kd_probs[idx], kd_negent[idx], temperature=temperature) * kd_weight
+                elif hint_tr is not None:
                     logits, feats = _penultimate(train_model, xb)
                     loss = combined_loss(logits, tb, yb, weights=cfg["losses"], temperature=cfg["temperature"], alpha=cfg["alpha"], kind=kind)
-                    loss = loss + cfg["hint_weight"] * hint_loss(feats, h_t[idx][local], projection)
+                    loss = loss + cfg["hint_weight"] * hint_loss(feats, h_t[idx], projection)
                 else:
                     logits = train_model(xb)
                     loss = combined_loss(logits, tb, yb, weights=cfg["losses"], temperature=cfg["temperature"], alpha=cfg["alpha"], kind=kind)
-                if not torch.isfinite(loss):
+                value = loss.item()
+                if not math.isfinite(value):
                     raise EdgeDistillError(
-                        f"loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; lower --lr (now {cfg['lr']}) and --resume "
+                        f"loss became {value} at epoch {epoch + 1}, step {step + 1}; lower --lr (now {cfg['lr']}) and --resume "
                         f"from the last good checkpoint in {ckpt_path}"
                     )
                 opt.zero_grad(set_to_none=True)
@@ -307,15 +323,16 @@ def distill(
                 opt.step()
                 sched.step()
                 step += 1
-                total += loss.item() * len(xb)
+                total += value * len(xb)
                 seen += len(xb)
                 if cfg["max_steps"] and step >= cfg["max_steps"]:
                     stopped = f"reached --max-steps {cfg['max_steps']}"
                     break
             if online:
                 online.close()
+            train_seconds = time.perf_counter() - t0
             final = _evaluate(model, xva, tva, yva, kind, epoch + 1, total / max(seen, 1), opt.param_groups[0]["lr"], time.perf_counter() - t0)
-            final.step = step
+            final.step, final.train_seconds = step, train_seconds
             if cfg["stop_at_loss"] is not None and final.train_loss <= cfg["stop_at_loss"] and not stopped:
                 stopped = f"training loss {final.train_loss:.4g} reached --stop-at-loss {cfg['stop_at_loss']}"
             if final.score() > best + 1e-12:

@@ -35,6 +35,21 @@ def kd_loss(student_logits: torch.Tensor, teacher_out: torch.Tensor, *, temperat
     return kl * temperature**2
 
 
+def kd_targets(teacher_out: torch.Tensor, kind: OutputKind, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-sample soft targets for :func:`kd_loss_fast`: tempered teacher probabilities and Σ p·log p.
+    Teacher outputs are fixed, so a training run computes these once instead of every step."""
+    t_logp = teacher_log_probs(teacher_out, kind, temperature)
+    probs = t_logp.exp()
+    return probs, (probs * t_logp).sum(-1)
+
+
+def kd_loss_fast(student_logits: torch.Tensor, probs: torch.Tensor, neg_entropy: torch.Tensor, *, temperature: float) -> torch.Tensor:
+    """The same value and gradient as :func:`kd_loss`, from precomputed targets:
+    KL(p‖q) = Σ p·log p − Σ p·log q, batch mean, × T²."""
+    # cross_entropy with probability targets is −Σ p·log_softmax(z), fused; Σ p·log p is a constant.
+    return (F.cross_entropy(student_logits / temperature, probs) + neg_entropy.mean()) * temperature**2
+
+
 def mse_loss(student_out: torch.Tensor, teacher_out: torch.Tensor) -> torch.Tensor:
     """The seed's formula: mean squared error between student and teacher outputs (regression, embeddings)."""
     return F.mse_loss(student_out, teacher_out.reshape(student_out.shape))

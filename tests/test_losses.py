@@ -62,3 +62,19 @@ def test_label_mix_weights_ce_and_kd():
     assert got == pytest.approx(0.25 * ce + 0.75 * kd, rel=1e-6)
     assert distillation_loss(s, t, None, temperature=4.0).item() == pytest.approx(kd, rel=1e-6)
     assert not math.isclose(ce, kd)
+
+
+def test_fast_kd_from_precomputed_targets_equals_kd_loss():
+    from edgedistill.losses import kd_loss_fast, kd_targets
+
+    g = torch.Generator().manual_seed(3)
+    s = torch.randn(16, 10, generator=g, requires_grad=True)
+    t = torch.randn(16, 10, generator=g)
+    for kind, teacher in (("logits", t), ("probabilities", torch.softmax(t, -1))):
+        probs, negent = kd_targets(teacher, kind, 3.0)
+        fast = kd_loss_fast(s, probs, negent, temperature=3.0)
+        slow = kd_loss(s, teacher, temperature=3.0, kind=kind)
+        assert fast.item() == pytest.approx(slow.item(), rel=1e-5)
+        (g_fast,) = torch.autograd.grad(fast, s)
+        (g_slow,) = torch.autograd.grad(slow, s)
+        assert torch.allclose(g_fast, g_slow, atol=1e-6)

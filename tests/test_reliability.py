@@ -93,7 +93,7 @@ def data_file(tmp, kind):
         "bad-split": {"x": rng.random((40, 64)), "split": np.full(40, 7)},
     }
     if kind == "not-npz":
-        p = tmp / "data.csv"
+        p = tmp / "data.txt"
         p.write_text("1,2,3\n")
     elif kind == "corrupt-npz":
         p.write_bytes(os.urandom(500))
