@@ -7,7 +7,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.edgedistill-installed
 
-.PHONY: setup system-deps web-deps demo test bench bench-quant bench-fidelity bench-teacher clean
+.PHONY: setup system-deps web-deps demo test bench bench-quant bench-fidelity bench-teacher bench-distill clean
 
 setup: $(STAMP)
 
@@ -59,6 +59,11 @@ bench-fidelity: setup
 
 bench-teacher: setup
 	$(BIN)/python benchmarks/teacher_pass.py
+
+bench-distill: setup
+	$(BIN)/python benchmarks/distill_quality.py
+	$(BIN)/python benchmarks/distill_speed.py
+	$(BIN)/python benchmarks/distill_speed.py --hidden 512,512
 
 clean:
 	rm -rf $(VENV) demo-out .pytest_cache

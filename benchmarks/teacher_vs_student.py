@@ -28,7 +28,7 @@ def main() -> None:
     teacher = builtin_teacher()
     with tempfile.TemporaryDirectory() as tmp:
         ed.distill(teacher=teacher, data="builtin:digits", student="mlp", out=f"{tmp}/run", progress=False, log=quiet)
-        student = ed.convert(run=f"{tmp}/run", out=f"{tmp}/out", log=quiet).onnx
+        student = ed.convert(source=f"{tmp}/run", out=f"{tmp}/out", latency=False, log=quiet).onnx
         print(f"{'batch':>5} {'model':<8} {'params':>8} {'p50 ms (median of rounds)':>26} {'test top-1':>10}")
         for batch in (int(b) for b in args.batches.split(",")):
             p50 = {"teacher": [], "student": []}
