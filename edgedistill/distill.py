@@ -224,7 +224,7 @@ def distill(
         f"MACs per sample {_fmt_macs(macs_student)} vs {_fmt_macs(macs_teacher)}")
 
     # hint (feature) loss: the student's penultimate features, projected onto a teacher tensor
-    hint_tr = hint_va = None
+    hint_tr = None
     projection: torch.nn.Module | None = None
     if cfg["hint"]:
         ft = OnnxTeacher(cfg["teacher"], output=cfg["teacher_output"], extra_outputs=[cfg["hint"]])
@@ -639,9 +639,9 @@ class _Dist:
             return model
         return torch.nn.parallel.DistributedDataParallel(model)
 
-    def shard(self, idx: torch.Tensor) -> slice | torch.Tensor:
-        """This rank's share of a global batch (every rank draws the same permutation)."""
-        return slice(None) if self.world == 1 else torch.arange(self.rank, len(idx), self.world)
+    def shard(self, idx: torch.Tensor) -> torch.Tensor:
+        """Positions of this rank's share of a global batch (every rank draws the same permutation)."""
+        return torch.arange(self.rank, len(idx), self.world)
 
     def barrier(self) -> None:
         if self.world > 1:

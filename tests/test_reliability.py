@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from onnx import TensorProto, helper
 
-from conftest import ROOT, TEACHER, invoke
+from conftest import TEACHER, invoke
 from test_errors import assert_user_error
 
 from edgedistill.data import load_dataset

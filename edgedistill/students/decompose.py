@@ -186,11 +186,6 @@ class GraphStudent(nn.Module):
             return ("binary", n, key)
         return ("op", n)
 
-    def _value(self, env: dict, name: str):
-        if name in env:
-            return env[name]
-        return torch.from_numpy(np.array(self.consts[name]))
-
     def run_nodes(self, env: dict, start: int = 0, stop: int | None = None) -> dict:
         """Run steps ``start``..``stop`` on the tensors in ``env`` (names → tensors); returns env."""
         for step in self.steps[start:stop]:

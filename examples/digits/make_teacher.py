@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import pathlib
 
-import numpy as np
 import torch
 from torch import nn
 
