@@ -121,6 +121,13 @@ def _narrow_teacher(tmp):
     return _onnx(tmp / "narrow.onnx", [helper.make_node("MatMul", ["x", "W"], ["y"])], [_vi("x", ["b", 64])], [_vi("y", ["b", 3])], [w])
 
 
+def _raising_module(tmp):
+    """A user's student module that raises while it is imported."""
+    p = tmp / "bad_student.py"
+    p.write_text("raise ImportError('needs a package that is not installed')\n")
+    return p
+
+
 # (case id, argv builder taking (tmp, run_dir, converted), expected fragment of the one-line error)
 BAD_INPUTS = [
     *[(f"teacher-{k}", lambda t, r, c, k=k: ["distill", "--teacher", teacher_file(t, k), "-o", t / "out"], frag) for k, frag in [
@@ -150,6 +157,8 @@ BAD_INPUTS = [
     ("resume-nothing", lambda t, r, c: ["distill", "--resume", "-o", t / "fresh"], "config.yaml not found"),
     ("report-not-json", lambda t, r, c: ["report", t / "keep.txt", "-o", t / "c.md"], "is not JSON"),
     ("student-unknown", lambda t, r, c: ["distill", "--teacher", TEACHER, "--student", "resnet", "-o", t / "out"], "known students"),
+    ("student-module-raises", lambda t, r, c: ["distill", "--teacher", TEACHER, "--student", f"{_raising_module(t)}:Net", "-o", t / "out"],
+     "importing your student module"),
 ]
 
 
