@@ -364,12 +364,18 @@ def _calib_inputs(s: dict[str, Any], data: str | None, model_path: pathlib.Path)
 
 
 def _input_spec(model_path: pathlib.Path):
-    from .teacher import inspect_model
+    """The single input of a model file, read from its graph alone (no checker, no shape inference)."""
+    import onnx
 
-    info = inspect_model(model_path)
-    if len(info.inputs) != 1:
-        raise EdgeDistillError(f"{model_path.name} has {len(info.inputs)} inputs; convert checks models with one input")
-    return info.inputs[0]
+    from .teacher import TensorSpec, _dims, _ONNX_TO_NP
+
+    model = onnx.load(str(model_path), load_external_data=False)
+    init = {i.name for i in model.graph.initializer}
+    inputs = [i for i in model.graph.input if i.name not in init]
+    if len(inputs) != 1:
+        raise EdgeDistillError(f"{model_path.name} has {len(inputs)} inputs; convert checks models with one input")
+    elem = inputs[0].type.tensor_type.elem_type
+    return TensorSpec(inputs[0].name, _dims(inputs[0]), np.dtype(_ONNX_TO_NP.get(elem, np.float32)).name)
 
 
 def _teacher_outputs(teacher, x: np.ndarray | None) -> np.ndarray | None:

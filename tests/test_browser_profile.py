@@ -8,7 +8,6 @@ import shutil
 import numpy as np
 import onnx
 import pytest
-from onnx import TensorProto, helper
 
 from browser import chromium
 from conftest import ROOT, invoke
@@ -68,14 +67,9 @@ def test_missing_chromium_or_onnxruntime_web_says_what_to_install(converted, tmp
 
 
 def test_an_op_onnxruntime_web_lacks_is_a_clear_error(tmp_path):
-    graph = helper.make_graph(
-        [helper.make_node("Frobnicate", ["x"], ["y"], domain="com.example")], "g",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4])],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.example", 1)])
-    model.ir_version = 10
-    onnx.save(model, str(tmp_path / "custom.onnx"))
+    from onnx_models import custom_op_model
+
+    model = custom_op_model(tmp_path / "custom.onnx", ir_version=10)
     np.savez(tmp_path / "d.npz", x=np.ones((20, 4), np.float32))
     res = invoke("profile", tmp_path / "custom.onnx", "--device", "browser-wasm", "--data", tmp_path / "d.npz", *FAST)
     assert_user_error(res, "onnxruntime-web cannot run custom.onnx", "Frobnicate")

@@ -138,13 +138,9 @@ def test_export_failure_is_a_clear_error(tmp_path):
 
 
 def test_an_op_this_onnxruntime_cannot_run_is_a_clear_error(tmp_path):
-    graph = helper.make_graph(
-        [helper.make_node("Frobnicate", ["x"], ["y"], domain="com.example")], "g",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4])],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.example", 1)])
-    onnx.save(model, str(tmp_path / "custom.onnx"))
+    from onnx_models import custom_op_model
+
+    custom_op_model(tmp_path / "custom.onnx")
     np.savez(tmp_path / "d.npz", x=np.ones((20, 4), np.float32))
     out = tmp_path / "o"
     res = invoke("convert", tmp_path / "custom.onnx", "-o", out, "--data", tmp_path / "d.npz", "--quantize", "dynamic")
