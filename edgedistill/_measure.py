@@ -189,9 +189,16 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
         _progress(show, "outputs on the evaluation inputs")
         with np.load(spec["eval"]) as z:
             x = z["x"]
-        name = sess.get_inputs()[0].name
-        step = int(spec.get("eval_batch") or 256)
-        outs = [np.asarray(sess.run(None, {name: x[i : i + step]})[0]) for i in range(0, len(x), step)]
+        first = sess.get_inputs()[0]
+        fixed = first.shape[0] if first.shape and isinstance(first.shape[0], int) and first.shape[0] > 0 else None
+        step = fixed or int(spec.get("eval_batch") or 256)
+        outs = []
+        for i in range(0, len(x), step):
+            chunk = x[i : i + step]
+            real = len(chunk)
+            if fixed and real < fixed:  # fixed-shape (mobile) models: pad the last chunk
+                chunk = np.concatenate([chunk, np.repeat(chunk[-1:], fixed - real, axis=0)])
+            outs.append(np.asarray(sess.run(None, {first.name: chunk})[0])[:real])
         np.save(spec["eval_out"], np.concatenate(outs))
 
     ops: dict[str, Any] = {"not_measured": "per-op profiling not requested"}

@@ -24,7 +24,7 @@ from ._io import ensure_out_dir, sha256_file, write_json, write_text
 from .data import fit_to_input, load_dataset
 from .devices import load_device
 from .errors import EdgeDistillError
-from .teacher import OnnxTeacher, inspect_model
+from .teacher import OnnxTeacher, inspect_model, inspect_ort_format
 
 SCHEMA_VERSION = 2
 GENERATED = "generated (random normal floats, random small integers, random booleans)"
@@ -114,7 +114,7 @@ def profile(
         raise EdgeDistillError("--batch sizes and --runs must be ≥ 1 and the warm-up / minimum times and --op-profile-runs ≥ 0")
     if iobinding not in ("auto", "on", "off"):
         raise EdgeDistillError(f"--iobinding must be auto, on or off, not {iobinding!r}")
-    info = inspect_model(model)
+    info = inspect_ort_format(model) if str(model).endswith(".ort") else inspect_model(model)
     dev = load_device(device)
     board = None
     if remote is not None:
@@ -217,6 +217,8 @@ def _measure_browser(model, info, providers, feed, x_eval, warmup_runs, warmup_s
     from .browser import measure_in_browser
     from .teacher import ort_session
 
+    if str(model).endswith(".ort"):
+        raise EdgeDistillError("browser profiling takes .onnx files; give the .onnx file the .ort was converted from")
     if len(feed) != 1 or next(iter(feed.values())).dtype != np.float32:
         raise EdgeDistillError(f"browser profiling feeds models with one float32 input; {pathlib.Path(model).name} has {', '.join(t.name + ' ' + t.dtype for t in info.inputs)}")
     x = next(iter(feed.values()))

@@ -155,10 +155,10 @@ def measure_remote(
 
     files = {
         "_measure.py": pathlib.Path(_measure.__file__).read_bytes(),
-        "model.onnx": pathlib.Path(model).read_bytes(),
+        f"model{pathlib.Path(model).suffix or '.onnx'}": pathlib.Path(model).read_bytes(),  # .ort files keep their suffix
         "feed.npz": _npz(**feed),
     }
-    spec = {**spec, "model": "model.onnx", "feed": "feed.npz", "progress": False}
+    spec = {**spec, "model": f"model{pathlib.Path(model).suffix or '.onnx'}", "feed": "feed.npz", "progress": False}
     if eval_x is not None:
         files["eval.npz"] = _npz(x=eval_x)
         spec.update(eval="eval.npz", eval_out="eval_out.npy")

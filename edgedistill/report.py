@@ -20,7 +20,13 @@ def _pct(v: float | None) -> str:
     return NOT_MEASURED if v is None else f"{100 * v:.2f} %"
 
 
-def _size(n: int) -> str:
+def _count(n: int | None) -> str:
+    return NOT_MEASURED if n is None else f"{n:,}"
+
+
+def _size(n: int | None) -> str:
+    if n is None:
+        return NOT_MEASURED
     return f"{n / 1024:.1f} KiB" if n < 1 << 20 else f"{n / (1 << 20):.2f} MiB"
 
 
@@ -53,7 +59,7 @@ def profile_markdown(r: ProfileResult) -> str:
         "",
         "| size | parameters | weight bytes | opsets |",
         "|---:|---:|---:|---|",
-        f"| {_size(r.model['size_bytes'])} | {r.model['parameters']:,} | {_size(r.model['parameter_bytes'])} | "
+        f"| {_size(r.model['size_bytes'])} | {_count(r.model['parameters'])} | {_size(r.model['parameter_bytes'])} | "
         + ", ".join(f"{k} {v}" for k, v in r.model["opsets"].items()) + " |",
         "",
         f"## Latency ({r.settings['inputs']})",
@@ -203,7 +209,7 @@ def profile_html(r: ProfileResult) -> str:
                  f"{html.escape(h['platform'])}, onnxruntime {html.escape(h['onnxruntime'])}; providers active: "
                  f"{html.escape(', '.join(d['providers_active']))}</span></p>")
     parts.append("<h2>Model</h2>" + _table(["size", "parameters", "weight bytes", "opsets"], [[
-        _size(r.model["size_bytes"]), f"{r.model['parameters']:,}", _size(r.model["parameter_bytes"]),
+        _size(r.model["size_bytes"]), f"{_count(r.model['parameters'])}", _size(r.model["parameter_bytes"]),
         ", ".join(f"{k} {v}" for k, v in r.model["opsets"].items())]]))
     rows = []
     for b in r.batches or [{"batch_size": r.settings.get("batch_size", 1), "timing": t}]:
@@ -287,7 +293,7 @@ def comparison_markdown(results: Sequence[tuple[str, ProfileResult]], *, title: 
     ]
     for row in rows:
         lines.append(
-            f"| {row['model']}{' ★' if row['front'] else ''}{' (CPU fallback)' if row['fallback'] else ''} | {row['parameters']:,} | "
+            f"| {row['model']}{' ★' if row['front'] else ''}{' (CPU fallback)' if row['fallback'] else ''} | {_count(row['parameters'])} | "
             f"{_size(row['size_bytes'])} | {_ms(row['p50_ms'])} | {_ms(row['p90_ms'])} | {_ms(row['p99_ms'])} | {row['throughput']:,.0f}/s | "
             f"{_pct(row['top1'])} | {_pct(row['teacher_agreement'])} | {row['speedup']:.2f}x |"
         )
@@ -304,7 +310,7 @@ def comparison_html(results: Sequence[tuple[str, ProfileResult]], *, title: str 
                  f"Speed-up is p50 against {html.escape(str(rows[0]['model']))}; red points are the Pareto front (nothing else is both faster and more accurate).</p>")
     parts.append(_table(
         ["model", "device", "parameters", "size", "p50", "p90", "test top-1", "agreement with teacher", "speed-up", "Pareto front"],
-        [[str(r["model"]) + (" (CPU fallback)" if r["fallback"] else ""), str(r["device"]), f"{r['parameters']:,}", _size(r["size_bytes"]),
+        [[str(r["model"]) + (" (CPU fallback)" if r["fallback"] else ""), str(r["device"]), _count(r["parameters"]), _size(r["size_bytes"]),
           _ms(r["p50_ms"]), _ms(r["p90_ms"]), _pct(r["top1"]), _pct(r["teacher_agreement"]), f"{r['speedup']:.2f}x", "yes" if r["front"] else ""]
          for r in rows]))
     points = [{"label": r["model"], "p50_ms": r["p50_ms"], "top1": r["top1"], "front": r["front"]} for r in rows if r["top1"] is not None]

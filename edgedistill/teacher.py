@@ -432,8 +432,8 @@ class ModelInfo:
     inputs: list[TensorSpec]
     outputs: list[TensorSpec]
     op_counts: dict[str, int]
-    parameters: int
-    parameter_bytes: int
+    parameters: int | None  # None for ORT-format files, whose weights a session does not show
+    parameter_bytes: int | None
     metadata: dict[str, str]
     macs: int | None = None  # multiply-accumulates per sample of Conv/Gemm/MatMul (estimate from inferred shapes)
     output_kind_guess: str | None = None
@@ -511,6 +511,21 @@ def inspect_model(path: str | os.PathLike[str]) -> ModelInfo:
         output_kind_guess=_guess_kind(model),
         intermediates=intermediate_tensors(model),
         external_data=[str(f) for f in external_data_files(model, p)],
+    )
+
+
+def inspect_ort_format(path: str | os.PathLike[str]) -> ModelInfo:
+    """What can be read from an ORT-format (.ort) file through an onnxruntime session: its signature and
+    metadata. Its weights are not visible that way, so parameters and opsets are left unmeasured."""
+    p = pathlib.Path(path)
+    if not p.is_file():
+        raise EdgeDistillError(f"model file {p} does not exist; check the path")
+    sess = ort_session(p)
+    meta = sess.get_modelmeta()
+    return ModelInfo(
+        path=str(p), size_bytes=p.stat().st_size, ir_version=0, producer=meta.producer_name or "", opsets={},
+        inputs=[_spec_from_ort(a) for a in sess.get_inputs()], outputs=[_spec_from_ort(a) for a in sess.get_outputs()],
+        op_counts={}, parameters=None, parameter_bytes=None, metadata=dict(meta.custom_metadata_map),
     )
 
 

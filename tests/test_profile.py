@@ -114,3 +114,14 @@ def test_report_errors(tmp_path):
     (tmp_path / "y.json").write_text("{}")
     assert_user_error(invoke("report", tmp_path / "y.json", "-o", tmp_path / "c.md"), "not an edgedistill profile.json")
     assert_user_error(invoke("report", "-o", tmp_path / "c.md"), "at least one profile.json")
+
+
+def test_profile_an_ort_format_file(run_dir, teacher, tmp_path):
+    assert invoke("convert", run_dir, "-o", tmp_path / "m", "--device", "android-nnapi", "--no-latency").exit_code == 0
+    ort_file = tmp_path / "m" / "student.qdq.fixed.ort"
+    res = invoke("profile", ort_file, "--data", "builtin:digits", "--teacher", teacher, "-o", tmp_path / "p", *FAST)
+    assert res.exit_code == 0, res.output
+    prof = json.loads((tmp_path / "p" / "profile.json").read_text())
+    assert prof["model"]["parameters"] is None and prof["model"]["size_bytes"] == ort_file.stat().st_size
+    assert prof["accuracy"]["samples"] == 359 and prof["accuracy"]["top1"] > 0.85  # batch-1 model, 359 inputs: padded chunks
+    assert "| not measured | not measured |" in (tmp_path / "p" / "profile.md").read_text()

@@ -41,6 +41,14 @@ def test_profile_on_a_remote_board(board, converted, teacher, tmp_path):
     assert _remote_tmp_dirs() == before, "the temporary folder on the board is removed"
 
 
+def test_remote_profile_of_an_ort_file(board, run_dir, tmp_path):
+    assert invoke("convert", run_dir, "-o", tmp_path / "m", "--device", "android-nnapi", "--no-latency").exit_code == 0
+    res = invoke("profile", tmp_path / "m" / "student.qdq.fixed.ort", "--remote", "board", "--ssh-config", board.config,
+                 "--remote-python", sys.executable, "--data", "builtin:digits", "-o", tmp_path / "p", *FAST)
+    assert res.exit_code == 0, res.output
+    assert json.loads((tmp_path / "p" / "profile.json").read_text())["accuracy"]["top1"] > 0.85
+
+
 def test_remote_address_as_user_at_host_port(board, converted, tmp_path):
     # No alias: user@127.0.0.1:port with the keys from an ssh_config that has no Host block for it.
     cfg = tmp_path / "cfg"
