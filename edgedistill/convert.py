@@ -46,6 +46,7 @@ CalibMethod = Literal["minmax", "entropy", "percentile"]
 Format = Literal["onnx", "ort"]
 METADATA_PREFIX = "edgedistill."
 SUFFIX = {"dynamic": ".int8", "static": ".qdq", "fp16": ".fp16"}
+# Providers of phones and ARM boards: ORT-format files for them are converted for ARM.
 MOBILE_EPS = {"NnapiExecutionProvider", "CoreMLExecutionProvider", "XnnpackExecutionProvider", "QNNExecutionProvider"}
 # Convert-time latency: a shorter budget than `profile`, same protocol, batch 1, this host's CPU.
 LATENCY = {"warmup_runs": 10, "warmup_seconds": 0.2, "runs": 50, "min_seconds": 0.5}
@@ -119,7 +120,12 @@ def convert(
     ``data`` gives the validation inputs for parity and accuracy (default: the run's data),
     ``calib`` the calibration inputs for static quantization (default: the training split of ``data``).
     """
-    recipe = _recipe(device)
+    dev = None
+    if device is not None:
+        from .devices import load_device
+
+        dev = load_device(device)
+    recipe = dict(dev.convert) if dev else {}
     methods = _methods(quantize if quantize is not None else recipe.get("quantize", "none"))
     settings = {
         "device": device,
@@ -139,7 +145,7 @@ def convert(
     out_dir = ensure_out_dir(out)
     staging = pathlib.Path(tempfile.mkdtemp(prefix=".convert-", dir=out_dir))
     try:
-        result = _convert(src, out_dir, staging, settings, data=data, teacher=teacher, latency=latency, device=device, log=log)
+        result = _convert(src, out_dir, staging, settings, data=data, teacher=teacher, latency=latency, dev=dev, log=log)
         for role, name in list(result.files.items()):
             os.replace(staging / name, out_dir / name)
             result.files[role] = str(out_dir / name)
@@ -184,14 +190,6 @@ def _resolve_source(source: str | os.PathLike[str]) -> _Source:
     raise EdgeDistillError(f"{p} does not exist; give a distill run folder, its student.json, or an .onnx file")
 
 
-def _recipe(device: str | None) -> dict[str, Any]:
-    if device is None:
-        return {}
-    from .devices import load_device
-
-    return dict(load_device(device).convert)
-
-
 def _methods(value: Sequence[str] | str) -> list[str]:
     items = [value] if isinstance(value, str) else list(value)
     methods: list[str] = []
@@ -219,7 +217,7 @@ def _check_settings(s: dict[str, Any]) -> None:
 
 
 # ----------------------------------------------------------------------------- the steps
-def _convert(src: _Source, out_dir, staging: pathlib.Path, s: dict[str, Any], *, data, teacher, latency, device, log) -> ConvertResult:
+def _convert(src: _Source, out_dir, staging: pathlib.Path, s: dict[str, Any], *, data, teacher, latency, dev, log) -> ConvertResult:
     steps: list[dict[str, Any]] = []
     files: dict[str, str] = {}
     base = src.base
@@ -269,7 +267,7 @@ def _convert(src: _Source, out_dir, staging: pathlib.Path, s: dict[str, Any], *,
 
     # reference figures for the quantized variants
     t_out = _teacher_outputs(teacher, x_val)
-    ref = _evaluate(fp32, x_val, y_val, t_out, None, latency)
+    ref, ref_out = _evaluate(fp32, x_val, y_val, t_out, None, latency)
     steps.append({"step": "evaluate", "model": fp32.name, **ref})
 
     # 4. quantization
@@ -285,7 +283,7 @@ def _convert(src: _Source, out_dir, staging: pathlib.Path, s: dict[str, Any], *,
                 raise EdgeDistillError(f"--quantize {method} on an .onnx file needs --data so its accuracy can be checked")
             details = _quantize_int8(fp32, target, method, s, calib_x=_calib_inputs(s, data, fp32) if method == "static" else None)
         seconds = time.perf_counter() - t0
-        ev = _evaluate(target, x_val, y_val, t_out, fp32, latency)
+        ev, _ = _evaluate(target, x_val, y_val, t_out, ref_out, latency)
         if ev.get("non_finite"):
             raise EdgeDistillError(f"the {method} model produces NaN or Inf on {ev['non_finite']} output values; "
                                    f"its value range does not fit {'fp16' if method == 'fp16' else 'int8'}; convert without --quantize {method}")
@@ -307,16 +305,16 @@ def _convert(src: _Source, out_dir, staging: pathlib.Path, s: dict[str, Any], *,
         files["fixed"] = fixed.name
         ship = fixed
         log(f"fixed input shapes of {fixed.name}: {steps[-1]['inputs']}")
-    if s["format"] == "ort" or _targets_mobile(device):
+    ep = _USABILITY_KEY.get(dev.primary) if dev else None  # NNAPI or CoreML: the checker has a verdict for it
+    if s["format"] == "ort" or ep:
         steps.append(_mobile_check(ship))
         log(_mobile_line(steps[-1]))
-        ep = _mobile_ep_key(device)
         if ep and steps[-1][ep]["verdict"] == "NO":
             r = steps[-1][ep]
-            log(f"WARNING: {device} will run most of {ship.name} on its CPU fallback ({r['supported_nodes']}/{r['nodes']} nodes "
+            log(f"WARNING: {dev.name} will run most of {ship.name} on its CPU fallback ({r['supported_nodes']}/{r['nodes']} nodes "
                 f"on the accelerator in {r['partitions']} partition(s); unsupported: {', '.join(r['unsupported_ops']) or 'dynamic shapes'})")
     if s["format"] == "ort":
-        step = _to_ort(ship, staging, device)
+        step = _to_ort(ship, staging, arm=dev is not None and dev.primary in MOBILE_EPS)
         steps.append(step)
         files["ort"], files["ort_config"] = step["file"], step["required_operators_config"]
         ship = staging / step["file"]
@@ -387,24 +385,25 @@ def _teacher_outputs(teacher, x: np.ndarray | None) -> np.ndarray | None:
     return t.run(fit_to_input(x, t.input.shape, np.dtype(t.input.dtype), what="teacher"), progress=False)
 
 
-def _evaluate(path: pathlib.Path, x, y, t_out, fp32: pathlib.Path | None, latency: bool) -> dict[str, Any]:
-    """Accuracy, agreement (with fp32 and the teacher) and this host's p50 of one model file."""
+def _evaluate(path: pathlib.Path, x, y, t_out, ref: np.ndarray | None, latency: bool) -> tuple[dict[str, Any], np.ndarray | None]:
+    """Accuracy, agreement (with the fp32 outputs ``ref`` and the teacher) and this host's p50 of one
+    model file; returns the figures and the model's outputs on ``x``."""
     ev: dict[str, Any] = {}
+    out = None
     if x is not None:
         out = _ort_run(path, x)
         if not np.all(np.isfinite(out)):
-            return {"non_finite": int(np.sum(~np.isfinite(out)))}
+            return {"non_finite": int(np.sum(~np.isfinite(out)))}, out
         pred = out.argmax(-1)
         ev["accuracy"] = float(np.mean(pred == y)) if y is not None else None
         ev["teacher_agreement"] = float(np.mean(pred == t_out.argmax(-1))) if t_out is not None else None
-        if fp32 is not None:
-            ref = _ort_run(fp32, x)
+        if ref is not None:
             ev["agreement_with_fp32"] = float(np.mean(pred == ref.argmax(-1)))
             ev["max_abs_diff_vs_fp32"] = float(np.abs(out.astype(np.float64) - ref).max())
         ev["samples"] = int(len(x))
     if latency:
         ev.update(_latency(path, x))
-    return ev
+    return ev, out
 
 
 def _latency(path: pathlib.Path, x: np.ndarray | None) -> dict[str, Any]:
@@ -653,17 +652,8 @@ def _fix_shapes(src: pathlib.Path, dst: pathlib.Path, batch: int) -> dict[str, A
     return {"step": "fixed_shape", "file": dst.name, "inputs": shapes, "tool": "onnxruntime.tools.onnx_model_utils.make_input_shape_fixed"}
 
 
-def _mobile_ep_key(device: str | None) -> str | None:
-    """The usability-check entry for the device's accelerator, when it is NNAPI or CoreML."""
-    if device is None:
-        return None
-    from .devices import load_device
-
-    return {"NnapiExecutionProvider": "nnapi", "CoreMLExecutionProvider": "coreml_mlprogram"}.get(load_device(device).primary)
-
-
-def _targets_mobile(device: str | None) -> bool:
-    return _mobile_ep_key(device) is not None
+# The usability-check entry for a device's accelerator, when onnxruntime's checker judges it.
+_USABILITY_KEY = {"NnapiExecutionProvider": "nnapi", "CoreMLExecutionProvider": "coreml_mlprogram"}
 
 
 def _mobile_check(path: pathlib.Path) -> dict[str, Any]:
@@ -699,10 +689,10 @@ def _mobile_line(step: dict[str, Any]) -> str:
     return f"mobile check of {step['file']}: " + "; ".join(parts)
 
 
-def _to_ort(src: pathlib.Path, staging: pathlib.Path, device: str | None) -> dict[str, Any]:
+def _to_ort(src: pathlib.Path, staging: pathlib.Path, *, arm: bool) -> dict[str, Any]:
+    """ORT format for ``src``; ``arm`` when the target runs a phone/board provider (MOBILE_EPS)."""
     from onnxruntime.tools.convert_onnx_models_to_ort import OptimizationStyle, convert_onnx_models_to_ort
 
-    arm = device is not None and any(k in device for k in ("arm", "android", "ios", "qnn", "nnapi", "coreml", "xnnpack"))
     import onnxruntime as ort
 
     work = pathlib.Path(tempfile.mkdtemp(prefix="ort-", dir=staging))
