@@ -24,7 +24,7 @@ from ._io import ensure_out_dir, sha256_file, write_json, write_text
 from .data import fit_to_input, load_dataset
 from .devices import load_device
 from .errors import EdgeDistillError
-from .teacher import OnnxTeacher, inspect_model, inspect_ort_format
+from .teacher import OnnxTeacher, inspect_model, inspect_ort_format, random_array
 
 SCHEMA_VERSION = 2
 GENERATED = "generated (random normal floats, random small integers, random booleans)"
@@ -257,17 +257,12 @@ def _feed(inputs, batch: int, x_eval: np.ndarray | None, shapes: dict[str, list[
                 f"give --shape {t.name}={'x'.join(str(d or 1) for d in t.shape)} (or --data) to fix them"
             )
         try:
-            dtype = np.dtype(t.dtype)
+            arr = random_array(t.dtype, dims, rng)
         except TypeError:
-            raise EdgeDistillError(f"input {t.name} has type {t.dtype}, which profile cannot generate; give --data") from None
-        if dtype.kind == "f":
-            feed[t.name] = rng.standard_normal(dims).astype(dtype)
-        elif dtype.kind in "iu":
-            feed[t.name] = rng.integers(0, 10, size=dims).astype(dtype)
-        elif dtype.kind == "b":
-            feed[t.name] = rng.integers(0, 2, size=dims).astype(bool)
-        else:
-            raise EdgeDistillError(f"input {t.name} has dtype {dtype}, which profile cannot generate; give --data")
+            arr = None
+        if arr is None:
+            raise EdgeDistillError(f"input {t.name} has type {t.dtype}, which profile cannot generate; give --data")
+        feed[t.name] = arr
     return feed
 
 

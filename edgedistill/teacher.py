@@ -248,7 +248,7 @@ class OnnxTeacher:
         n = fixed + 1
         probe = self._probe_inputs(n)
         try:
-            reference = self._run_chunked(self.session, probe, fixed)
+            reference = self.run(probe, progress=False)  # the original graph, in chunks of its fixed batch
             (got,) = candidate.run([self.output.name], probe)[:1]
         except Exception:
             return
@@ -258,29 +258,10 @@ class OnnxTeacher:
             self.batch_mode = f"batch dimension made symbolic (was fixed at {fixed}; verified on {n} samples)"
 
     def _probe_inputs(self, n: int) -> dict[str, np.ndarray]:
+        """``n`` generated samples for every input (token ids and masks kept to 0/1, valid for any vocabulary)."""
         rng = np.random.default_rng(0)
-        feed = {}
-        for spec in self.inputs:
-            shape = (n, *[d or 1 for d in spec.shape[1:]])
-            dtype = np.dtype(spec.dtype) if spec.dtype in _ORT_DTYPE_NAMES else np.dtype(np.float32)
-            if dtype.kind == "f":
-                feed[spec.name] = rng.standard_normal(shape).astype(dtype)
-            elif dtype.kind == "b":
-                feed[spec.name] = rng.integers(0, 2, shape).astype(bool)
-            else:
-                feed[spec.name] = rng.integers(0, 2, shape).astype(dtype)
-        return feed
-
-    def _run_chunked(self, session, feed: dict[str, np.ndarray], step: int) -> np.ndarray:
-        n = len(next(iter(feed.values())))
-        outs = []
-        for start in range(0, n, step):
-            chunk = {k: v[start : start + step] for k, v in feed.items()}
-            real = len(next(iter(chunk.values())))
-            if real < step:
-                chunk = {k: np.concatenate([v, np.repeat(v[-1:], step - real, axis=0)]) for k, v in chunk.items()}
-            outs.append(_densify(session.run([self.output.name], chunk)[0], self.output)[:real])
-        return np.concatenate(outs)
+        return {spec.name: random_array(spec.dtype if spec.dtype in _ORT_DTYPE_NAMES else "float32",
+                                        (n, *[d or 1 for d in spec.shape[1:]]), rng, int_high=2) for spec in self.inputs}
 
     # ------------------------------------------------------------------ signature
     @property
@@ -378,6 +359,18 @@ class OnnxTeacher:
         if extra:
             return out, {k: np.concatenate(v) for k, v in extras.items()}
         return out
+
+
+def random_array(dtype: str, shape, rng: np.random.Generator, *, int_high: int = 10) -> np.ndarray:
+    """Generated input of a dtype: normal floats, integers in [0, int_high), booleans; None for other kinds."""
+    dt = np.dtype(dtype)
+    if dt.kind == "f":
+        return rng.standard_normal(shape).astype(dt)
+    if dt.kind in "iu":
+        return rng.integers(0, int_high, size=shape).astype(dt)
+    if dt.kind == "b":
+        return rng.integers(0, 2, size=shape).astype(bool)
+    return None
 
 
 _ORT_DTYPE_NAMES = {"float32", "float16", "float64", "int64", "int32", "int8", "uint8", "bool"}
