@@ -26,6 +26,8 @@ import edgedistill as ed
 from edgedistill.data import fit_to_input, load_dataset
 from edgedistill.demo import builtin_teacher
 
+from _student import default_student, quiet
+
 BARE = r"""
 import json, sys, time, numpy as np, onnxruntime as ort
 model, feed_path, runs = sys.argv[1], sys.argv[2], int(sys.argv[3])
@@ -50,10 +52,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--runs", type=int, default=2000)
     args = ap.parse_args()
-    quiet = lambda *_: None  # noqa: E731
     with tempfile.TemporaryDirectory() as tmp:
-        ed.distill(teacher=builtin_teacher(), out=f"{tmp}/run", progress=False, log=quiet)
-        student = ed.convert(source=f"{tmp}/run", out=f"{tmp}/out", latency=False, log=quiet).onnx
+        student = default_student(tmp).onnx
         x = fit_to_input(load_dataset("builtin:digits").part("test")[0][:1], (None, 1, 8, 8), np.dtype(np.float32))
         np.save(f"{tmp}/feed.npy", x)
         print(f"{'model':<16} {'edgedistill p50':>16} {'bare loop p50':>14} {'ratio':>7}")

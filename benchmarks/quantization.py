@@ -16,17 +16,17 @@ import tempfile
 import edgedistill as ed
 from edgedistill.demo import builtin_teacher
 
+from _student import default_student, quiet
+
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--min-seconds", type=float, default=2.0)
     args = ap.parse_args()
-    quiet = lambda *_: None  # noqa: E731
     with tempfile.TemporaryDirectory() as tmp:
-        ed.distill(teacher=builtin_teacher(), out=f"{tmp}/run", progress=False, log=quiet)
         convs = {
-            "student (MLP)": ed.convert(source=f"{tmp}/run", out=f"{tmp}/student", quantize="dynamic,static,fp16", latency=False, log=quiet),
+            "student (MLP)": default_student(tmp, quantize="dynamic,static,fp16"),
             "teacher (CNN)": ed.convert(source=builtin_teacher(), out=f"{tmp}/teacher", quantize="dynamic,static,fp16",
                                         data="builtin:digits", latency=False, log=quiet),
         }

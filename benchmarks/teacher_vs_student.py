@@ -17,6 +17,8 @@ import tempfile
 import edgedistill as ed
 from edgedistill.demo import builtin_teacher
 
+from _student import default_student, quiet
+
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -24,11 +26,9 @@ def main() -> None:
     ap.add_argument("--batches", default="1,32")
     ap.add_argument("--min-seconds", type=float, default=2.0)
     args = ap.parse_args()
-    quiet = lambda *_: None  # noqa: E731
     teacher = builtin_teacher()
     with tempfile.TemporaryDirectory() as tmp:
-        ed.distill(teacher=teacher, data="builtin:digits", student="mlp", out=f"{tmp}/run", progress=False, log=quiet)
-        student = ed.convert(source=f"{tmp}/run", out=f"{tmp}/out", latency=False, log=quiet).onnx
+        student = default_student(tmp).onnx
         print(f"{'batch':>5} {'model':<8} {'params':>8} {'p50 ms (median of rounds)':>26} {'test top-1':>10}")
         for batch in (int(b) for b in args.batches.split(",")):
             p50 = {"teacher": [], "student": []}
