@@ -79,6 +79,7 @@ def main() -> None:
     naive = bare_epochs(x, y, args.epochs, hidden, teacher=ed.OnnxTeacher(builtin_teacher()))
     o, s, n = statistics.median(ours), statistics.median(sup), statistics.median(naive)
     print(f"mlp student hidden={hidden}, {args.samples} samples, batch 64, median of {len(ours)} epochs ({len(naive)} for naive)")
+    print("epoch times (s): edgedistill " + " ".join(f"{t:.3f}" for t in ours) + " | supervised " + " ".join(f"{t:.3f}" for t in sup))
     print(f"plain supervised epoch        : {s:7.3f} s  1.00x")
     print(f"edgedistill, cached teacher   : {o:7.3f} s  {o / s:.2f}x")
     print(f"naive, teacher on every batch : {n:7.3f} s  {n / s:.2f}x")

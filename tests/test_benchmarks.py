@@ -12,7 +12,7 @@ CASES = [
     ("quantization.py", ["--min-seconds", "0.05"], "static int8"),
     ("profile_fidelity.py", ["--rounds", "1", "--runs", "50"], "bare loop p50"),
     ("teacher_pass.py", ["--samples", "3000", "--rounds", "1"], "ratio"),
-    ("distill_quality.py", ["--seeds", "0"], "KD ahead by"),
+    ("distill_quality.py", ["--seeds", "0", "--students", "mlp", "--grid", "batch_size=16"], "KD ahead by"),
     ("distill_speed.py", ["--samples", "3000", "--epochs", "1"], "naive, teacher on every batch"),
 ]
 
