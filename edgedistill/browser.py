@@ -97,11 +97,11 @@ def measure_in_browser(
         for name in ("measure.html", "edgedistill-web.js"):
             shutil.copy(web / name, root / name)
         (root / "node_modules").symlink_to(web / "node_modules")
-        _load("prepare").prepare(model, root / "model")
+        model_file = json.loads((_load("prepare").prepare(model, root / "model") / "meta.json").read_text())["model_file"]
         np.ascontiguousarray(feed, dtype=np.float32).tofile(root / "feed.bin")
         np.ascontiguousarray(eval_x, dtype=np.float32).tofile(root / "eval.bin")
         spec = {
-            "model": "model/student.onnx", "meta": "model/meta.json", "threads": threads,
+            "model": f"model/{model_file}", "meta": "model/meta.json", "threads": threads,
             "feed": "feed.bin", "feed_shape": list(feed.shape), "eval": "eval.bin", "eval_shape": list(eval_x.shape), "eval_batch": 64,
             "warmup_runs": warmup_runs, "warmup_seconds": warmup_seconds, "runs": runs, "min_seconds": min_seconds,
         }

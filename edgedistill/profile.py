@@ -217,8 +217,6 @@ def _measure_browser(model, info, providers, feed, x_eval, warmup_runs, warmup_s
     from .browser import measure_in_browser
     from .teacher import ort_session
 
-    if str(model).endswith(".ort"):
-        raise EdgeDistillError("browser profiling takes .onnx files; give the .onnx file the .ort was converted from")
     if len(feed) != 1 or next(iter(feed.values())).dtype != np.float32:
         raise EdgeDistillError(f"browser profiling feeds models with one float32 input; {pathlib.Path(model).name} has {', '.join(t.name + ' ' + t.dtype for t in info.inputs)}")
     x = next(iter(feed.values()))

@@ -46,6 +46,18 @@ def test_browser_profile_matches_the_schema_and_python(converted, teacher, tmp_p
     assert "onnxruntime-web" in md and "Outputs vs onnxruntime in Python" in md
 
 
+def test_browser_profiles_an_ort_format_file(converted, tmp_path):
+    res = invoke("convert", converted / "student.onnx", "-o", tmp_path / "m", "--format", "ort", "--no-latency")
+    assert res.exit_code == 0, res.output
+    (ort_file,) = (tmp_path / "m").glob("*.ort")
+    res = invoke("profile", ort_file, "--device", "browser-wasm", "--data", "builtin:digits", "-o", tmp_path / "p", *FAST)
+    assert res.exit_code == 0, res.output
+    prof = json.loads((tmp_path / "p" / "profile.json").read_text())
+    assert prof["model"]["size_bytes"] == ort_file.stat().st_size and prof["model"]["parameters"] is None
+    assert prof["parity"]["max_abs_diff"] < 1e-4 and prof["parity"]["top1_agreement"] == 1.0
+    assert prof["accuracy"]["samples"] == 359 and prof["accuracy"]["top1"] > 0.85
+
+
 def test_multithreaded_browser_device_runs_threads_in_an_isolated_page(converted, tmp_path):
     res = invoke("profile", converted / "student.onnx", "--device", "browser-wasm-mt", "--batch", "8", "-o", tmp_path / "p", *FAST)
     assert res.exit_code == 0, res.output

@@ -8,8 +8,10 @@ export async function loadStudent(modelUrl, metaUrl, { threads = 1 } = {}) {
   ort.env.wasm.wasmPaths = ORT_DIST;   // served from node_modules: no CDN
   ort.env.wasm.numThreads = threads;   // > 1 needs a cross-origin isolated page (COOP/COEP headers)
   const meta = await (await fetch(metaUrl)).json();
+  // No model URL: the file meta.json names (student.onnx or student.ort), next to meta.json.
+  const url = modelUrl || new URL(meta.model_file || "student.onnx", new URL(metaUrl, document.baseURI)).href;
   const t0 = performance.now();
-  const session = await ort.InferenceSession.create(modelUrl, { executionProviders: ["wasm"] });
+  const session = await ort.InferenceSession.create(url, { executionProviders: ["wasm"] });
   const createMs = performance.now() - t0;
   const input = meta.inputs[0];
   return { session, meta, input, createMs, ortVersion: ort.env.versions ? ort.env.versions.web : "unknown" };
