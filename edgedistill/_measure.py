@@ -33,6 +33,13 @@ SESSION_KEYS = ("intra_op_num_threads", "inter_op_num_threads", "graph_optimizat
 MAX_TIMED_RUNS = 1_000_000
 
 
+
+def eval_arrays(eval_x) -> dict:
+    """The evaluation inputs as npz entries: ``x`` for one input, ``x0``, ``x1``, ... (the model's input
+    order) for several."""
+    xs = eval_x if isinstance(eval_x, list) else [eval_x]
+    return {"x": xs[0]} if len(xs) == 1 else {f"x{i}": a for i, a in enumerate(xs)}
+
 def session_options(cfg: dict[str, Any]) -> ort.SessionOptions:
     """SessionOptions from a device file's ``session:`` mapping; raises ValueError on a bad key or value."""
     unknown = sorted(set(cfg) - set(SESSION_KEYS))
@@ -188,17 +195,18 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
     if spec.get("eval"):
         _progress(show, "outputs on the evaluation inputs")
         with np.load(spec["eval"]) as z:
-            x = z["x"]
-        first = sess.get_inputs()[0]
+            xs = [z["x"]] if "x" in z.files else [z[f"x{i}"] for i in range(len(z.files))]
+        inputs = sess.get_inputs()
+        first = inputs[0]
         fixed = first.shape[0] if first.shape and isinstance(first.shape[0], int) and first.shape[0] > 0 else None
         step = fixed or int(spec.get("eval_batch") or 256)
         outs = []
-        for i in range(0, len(x), step):
-            chunk = x[i : i + step]
-            real = len(chunk)
+        for i in range(0, len(xs[0]), step):
+            chunks = [x[i : i + step] for x in xs]
+            real = len(chunks[0])
             if fixed and real < fixed:  # fixed-shape (mobile) models: pad the last chunk
-                chunk = np.concatenate([chunk, np.repeat(chunk[-1:], fixed - real, axis=0)])
-            outs.append(np.asarray(sess.run(None, {first.name: chunk})[0])[:real])
+                chunks = [np.concatenate([c, np.repeat(c[-1:], fixed - real, axis=0)]) for c in chunks]
+            outs.append(np.asarray(sess.run(None, {inp.name: c for inp, c in zip(inputs, chunks)})[0])[:real])
         np.save(spec["eval_out"], np.concatenate(outs))
 
     ops: dict[str, Any] = {"not_measured": "per-op profiling not requested"}

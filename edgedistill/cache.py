@@ -33,15 +33,32 @@ def cache_key(teacher_sha256: str, inputs_sha256: str, output: str) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 
-def cache_path(teacher: OnnxTeacher, x: np.ndarray, cache_dir: str | os.PathLike[str] | None = None) -> pathlib.Path:
+Inputs = np.ndarray | dict[str, np.ndarray]  # one array, or one per input of a multi-input teacher
+
+
+def n_rows(x: Inputs) -> int:
+    return len(next(iter(x.values()))) if isinstance(x, dict) else len(x)
+
+
+def take_rows(x: Inputs, rows) -> Inputs:
+    return {k: v[rows] for k, v in x.items()} if isinstance(x, dict) else x[rows]
+
+
+def inputs_sha256(x: Inputs) -> str:
+    if not isinstance(x, dict):
+        return array_sha256(x)
+    return array_sha256(np.frombuffer(json.dumps(list(x)).encode(), np.uint8), *x.values())
+
+
+def cache_path(teacher: OnnxTeacher, x: Inputs, cache_dir: str | os.PathLike[str] | None = None) -> pathlib.Path:
     """Where the teacher's outputs on ``x`` are cached."""
     folder = pathlib.Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    return folder / f"{cache_key(teacher.sha256, array_sha256(x), teacher.output.name)}.npy"
+    return folder / f"{cache_key(teacher.sha256, inputs_sha256(x), teacher.output.name)}.npy"
 
 
 def teacher_outputs(
     teacher: OnnxTeacher,
-    x: np.ndarray,
+    x: Inputs,
     *,
     cache_dir: str | os.PathLike[str] | None = None,
     progress: bool = True,
@@ -53,7 +70,7 @@ def teacher_outputs(
     if path.exists():
         try:
             cached = np.load(path, mmap_mode="r")
-            if cached.shape[0] == len(x):
+            if cached.shape[0] == n_rows(x):
                 return cached, True
         except (OSError, ValueError):
             pass  # unreadable entry: recompute and overwrite it

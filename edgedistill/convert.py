@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import inspect
 import io
 import json
 import logging
@@ -36,7 +37,7 @@ import numpy as np
 
 from . import __version__
 from ._io import ensure_out_dir, raise_if_no_space, write_json
-from .data import fit_to_input, load_dataset
+from .data import fit_to_input, load_dataset, split_inputs
 from .errors import EdgeDistillError
 
 QuantMethod = Literal["dynamic", "static", "fp16"]
@@ -339,53 +340,58 @@ def _quant_line(step: dict[str, Any], ref: dict[str, Any]) -> str:
 
 
 # ----------------------------------------------------------------------------- data
-def _eval_inputs(data: str | None, model_path: pathlib.Path) -> tuple[np.ndarray | None, np.ndarray | None]:
+# Model inputs travel as a dict {input name: array} in the model's input order (one entry for most models).
+Feed = dict[str, np.ndarray]
+
+
+def _eval_inputs(data: str | None, model_path: pathlib.Path) -> tuple[Feed | None, np.ndarray | None]:
     if data is None:
         return None, None
     ds = load_dataset(data)
-    x, y = ds.part("val")
-    if len(x) == 0:
-        x, y = ds.part("train")
-    spec = _input_spec(model_path)
-    return fit_to_input(x, spec.shape, np.dtype(spec.dtype), what="model"), y
+    specs = _input_specs(model_path)
+    xs, y = split_inputs(ds, "val", specs)
+    if len(xs[0]) == 0:
+        xs, y = split_inputs(ds, "train", specs)
+    return {sp.name: x for sp, x in zip(specs, xs)}, y
 
 
-def _calib_inputs(s: dict[str, Any], data: str | None, model_path: pathlib.Path) -> np.ndarray:
+def _calib_inputs(s: dict[str, Any], data: str | None, model_path: pathlib.Path) -> Feed:
     spec_src = s.get("calib") or data
     if spec_src is None:
         raise EdgeDistillError("static quantization needs calibration inputs; give --calib builtin:digits or an .npz")
-    ds = load_dataset(spec_src)
-    x, _ = ds.part("train")
-    spec = _input_spec(model_path)
-    x = fit_to_input(x, spec.shape, np.dtype(spec.dtype), what="model (calibration data)")
-    return x[: s["calib_samples"]]
+    specs = _input_specs(model_path)
+    xs, _ = split_inputs(load_dataset(spec_src), "train", specs, what="model (calibration data)")
+    return {sp.name: x[: s["calib_samples"]] for sp, x in zip(specs, xs)}
 
 
-def _input_spec(model_path: pathlib.Path):
-    """The single input of a model file, read from its graph alone (no checker, no shape inference)."""
+def _input_specs(model_path: pathlib.Path):
+    """The inputs of a model file, read from its graph alone (no checker, no shape inference)."""
     import onnx
 
     from .teacher import TensorSpec, _dims, _ONNX_TO_NP
 
     model = onnx.load(str(model_path), load_external_data=False)
     init = {i.name for i in model.graph.initializer}
-    inputs = [i for i in model.graph.input if i.name not in init]
-    if len(inputs) != 1:
-        raise EdgeDistillError(f"{model_path.name} has {len(inputs)} inputs; convert checks models with one input")
-    elem = inputs[0].type.tensor_type.elem_type
-    return TensorSpec(inputs[0].name, _dims(inputs[0]), np.dtype(_ONNX_TO_NP.get(elem, np.float32)).name)
+    return [TensorSpec(i.name, _dims(i), np.dtype(_ONNX_TO_NP.get(i.type.tensor_type.elem_type, np.float32)).name)
+            for i in model.graph.input if i.name not in init]
 
 
-def _teacher_outputs(teacher, x: np.ndarray | None) -> np.ndarray | None:
+def _rows(x: Feed) -> int:
+    return len(next(iter(x.values())))
+
+
+def _teacher_outputs(teacher, x: Feed | None) -> np.ndarray | None:
     if teacher is None or x is None or not pathlib.Path(teacher).exists():
         return None
     from .teacher import OnnxTeacher
 
     t = OnnxTeacher(teacher)
-    return t.run(fit_to_input(x, t.input.shape, np.dtype(t.input.dtype), what="teacher"), progress=False)
+    if len(t.inputs) > 1:
+        return t.run(x, progress=False)
+    return t.run(fit_to_input(next(iter(x.values())), t.input.shape, np.dtype(t.input.dtype), what="teacher"), progress=False)
 
 
-def _evaluate(path: pathlib.Path, x, y, t_out, ref: np.ndarray | None, latency: bool) -> tuple[dict[str, Any], np.ndarray | None]:
+def _evaluate(path: pathlib.Path, x: Feed | None, y, t_out, ref: np.ndarray | None, latency: bool) -> tuple[dict[str, Any], np.ndarray | None]:
     """Accuracy, agreement (with the fp32 outputs ``ref`` and the teacher) and this host's p50 of one
     model file; returns the figures and the model's outputs on ``x``."""
     ev: dict[str, Any] = {}
@@ -400,32 +406,37 @@ def _evaluate(path: pathlib.Path, x, y, t_out, ref: np.ndarray | None, latency: 
         if ref is not None:
             ev["agreement_with_fp32"] = float(np.mean(pred == ref.argmax(-1)))
             ev["max_abs_diff_vs_fp32"] = float(np.abs(out.astype(np.float64) - ref).max())
-        ev["samples"] = int(len(x))
+        ev["samples"] = _rows(x)
     if latency:
         ev.update(_latency(path, x))
     return ev, out
 
 
-def _latency(path: pathlib.Path, x: np.ndarray | None) -> dict[str, Any]:
+def _latency(path: pathlib.Path, x: Feed | None) -> dict[str, Any]:
     from .profile import measure_in_child
+    from .teacher import random_array
 
-    spec = _input_spec(path)
+    specs = _input_specs(path)
     if x is not None:
-        feed = x[:1]
-    elif any(d is None for d in spec.shape[1:]):
+        feed = {k: v[:1] for k, v in x.items()}
+    elif any(d is None for sp in specs for d in sp.shape[1:]):
         return {"latency": "not measured: symbolic input dimensions and no --data"}
     else:
-        feed = np.random.default_rng(0).standard_normal((1, *spec.shape[1:])).astype(spec.dtype)
-    measured, _ = measure_in_child(path, providers=[("CPUExecutionProvider", {})], session={}, feed={spec.name: feed}, **LATENCY)
+        rng = np.random.default_rng(0)
+        feed = {sp.name: random_array(np.dtype(sp.dtype), (1, *sp.shape[1:]), rng) for sp in specs}
+    measured, _ = measure_in_child(path, providers=[("CPUExecutionProvider", {})], session={}, feed=feed, **LATENCY)
     return {"p50_ms": measured["timing"]["p50_ms"], "p90_ms": measured["timing"]["p90_ms"], "latency_runs": measured["timing"]["runs"]}
 
 
-def _ort_run(path: pathlib.Path | str, x: np.ndarray, batch: int = 256) -> np.ndarray:
+def _ort_run(path: pathlib.Path | str, x: Feed | np.ndarray, batch: int = 256) -> np.ndarray:
+    """The first output over ``x`` (a feed dict, or one array for a one-input model), in batches."""
     from .teacher import ort_session
 
     sess = ort_session(path)
-    name = sess.get_inputs()[0].name
-    return np.concatenate([np.asarray(sess.run(None, {name: x[i : i + batch]})[0]) for i in range(0, len(x), batch)])
+    if not isinstance(x, dict):
+        x = {sess.get_inputs()[0].name: x}
+    n = _rows(x)
+    return np.concatenate([np.asarray(sess.run(None, {k: v[i : i + batch] for k, v in x.items()})[0]) for i in range(0, n, batch)])
 
 
 # ----------------------------------------------------------------------------- export + parity
@@ -433,13 +444,27 @@ def export_onnx(model, spec: dict[str, Any], path: pathlib.Path, *, opset: int) 
     """Export with the dynamo exporter, falling back to the TorchScript one; returns (exporter, why it fell back)."""
     import torch
 
-    in_name, out_name = spec["input"]["name"], spec["output"]["name"]
-    example = (torch.zeros((2, *spec["input"]["shape"][1:]), dtype=torch.float32),)
+    out_name = spec["output"]["name"]
+    several = spec.get("inputs") or []
+    if len(several) > 1:  # a multi-input student takes the teacher's inputs with their own dtypes
+        names = [i["name"] for i in several]
+        example = tuple(torch.zeros((2, *i["shape"][1:]), dtype=getattr(torch, i["dtype"])) for i in several)
+    else:
+        names = [spec["input"]["name"]]
+        example = (torch.zeros((2, *spec["input"]["shape"][1:]), dtype=torch.float32),)
+    batch = torch.export.Dim("batch")
+    dynamic = tuple({0: batch} for _ in names)
+    try:
+        params = inspect.signature(model.forward).parameters.values()
+    except (TypeError, ValueError):
+        params = []
+    if len(names) > 1 and any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in params):
+        dynamic = (dynamic,)  # forward(*inputs): torch.export sees one argument, a tuple
     try:
         with _Quiet():
             torch.onnx.export(
-                model, example, str(path), input_names=[in_name], output_names=[out_name], opset_version=opset,
-                dynamic_shapes=({0: torch.export.Dim("batch")},), dynamo=True, external_data=False, verbose=False,
+                model, example, str(path), input_names=names, output_names=[out_name], opset_version=opset,
+                dynamic_shapes=dynamic, dynamo=True, external_data=False, verbose=False,
             )
         return "dynamo", None
     except Exception as e:  # any exporter failure: record it and try the other exporter
@@ -448,8 +473,8 @@ def export_onnx(model, spec: dict[str, Any], path: pathlib.Path, *, opset: int) 
     try:
         with _Quiet():
             torch.onnx.export(
-                model, example, str(path), input_names=[in_name], output_names=[out_name], opset_version=opset,
-                dynamic_axes={in_name: {0: "batch"}, out_name: {0: "batch"}}, dynamo=False,
+                model, example, str(path), input_names=names, output_names=[out_name], opset_version=opset,
+                dynamic_axes={**{n: {0: "batch"} for n in names}, out_name: {0: "batch"}}, dynamo=False,
             )
     except Exception as e:
         raise_if_no_space(path, e)
@@ -506,20 +531,23 @@ def _add_metadata(path: pathlib.Path, spec: dict[str, Any]) -> None:
     onnx.save(model, str(path))
 
 
-def check_parity(model, onnx_path: pathlib.Path | str, x: np.ndarray, *, atol: float = 1e-4, rtol: float = 1e-3) -> Parity:
-    """Compare PyTorch and onnxruntime outputs on real inputs ``x``."""
+def check_parity(model, onnx_path: pathlib.Path | str, x: Feed | np.ndarray, *, atol: float = 1e-4, rtol: float = 1e-3) -> Parity:
+    """Compare PyTorch and onnxruntime outputs on real inputs ``x`` (one array, or a feed dict in the
+    model's input order)."""
     import torch
 
+    xs = list(x.values()) if isinstance(x, dict) else [x]
     with torch.no_grad():
-        ref = model(torch.from_numpy(np.ascontiguousarray(x))).numpy()
+        ref = model(*[torch.from_numpy(np.ascontiguousarray(a)) for a in xs]).numpy()
     got = _ort_run(onnx_path, x)
+    n = len(xs[0])
     if got.shape != ref.shape:
-        return Parity(len(x), float("inf"), float("inf"), 0.0, atol, rtol, False)
+        return Parity(n, float("inf"), float("inf"), 0.0, atol, rtol, False)
     diff = np.abs(got - ref)
     rel = diff / np.maximum(np.abs(ref), 1e-12)
     agree = float(np.mean(got.argmax(-1) == ref.argmax(-1))) if ref.ndim > 1 else 1.0
     passed = bool(np.all(diff <= atol + rtol * np.abs(ref)))
-    return Parity(len(x), float(diff.max()), float(rel.max()), agree, atol, rtol, passed)
+    return Parity(n, float(diff.max()), float(rel.max()), agree, atol, rtol, passed)
 
 
 # ----------------------------------------------------------------------------- optimise, quantize
@@ -560,7 +588,7 @@ def _optimize(path: pathlib.Path, level: str) -> dict[str, Any]:
             "checker": "passed", "hardware_specific_note": note}
 
 
-def _quantize_int8(fp32: pathlib.Path, target: pathlib.Path, method: str, s: dict[str, Any], calib_x: np.ndarray | None) -> dict[str, Any]:
+def _quantize_int8(fp32: pathlib.Path, target: pathlib.Path, method: str, s: dict[str, Any], calib_x: Feed | None) -> dict[str, Any]:
     from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_dynamic, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
@@ -571,8 +599,7 @@ def _quantize_int8(fp32: pathlib.Path, target: pathlib.Path, method: str, s: dic
             if method == "dynamic":
                 quantize_dynamic(str(pre), str(target), weight_type=QuantType.QInt8, per_channel=s["per_channel"])
                 return {"weight_type": "int8", "activations": "quantized per call (dynamic)", "per_channel": s["per_channel"], "pre_process": True}
-            name = _input_spec(fp32).name
-            batches = [{name: calib_x[i : i + 32]} for i in range(0, len(calib_x), 32)]
+            batches = [{k: v[i : i + 32] for k, v in calib_x.items()} for i in range(0, _rows(calib_x), 32)]
 
             class Reader(CalibrationDataReader):
                 def __init__(self) -> None:
@@ -595,7 +622,7 @@ def _quantize_int8(fp32: pathlib.Path, target: pathlib.Path, method: str, s: dic
         for leftover in target.parent.glob("augmented_model*.onnx"):
             leftover.unlink()
     return {"format": "QDQ", "weight_type": "int8", "activation_type": "uint8", "per_channel": s["per_channel"],
-            "calibration": {"method": s["calib_method"], "samples": int(len(calib_x))}, "pre_process": True}
+            "calibration": {"method": s["calib_method"], "samples": _rows(calib_x)}, "pre_process": True}
 
 
 def _to_fp16(fp32: pathlib.Path, target: pathlib.Path) -> None:

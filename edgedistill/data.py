@@ -279,6 +279,25 @@ def fit_to_input(x: np.ndarray, shape: tuple[int | None, ...], dtype: np.dtype, 
     return x.reshape((len(x), *want)).astype(dtype, copy=False)
 
 
+def split_inputs(ds: Dataset, which: Split, specs, *, what: str = "model") -> tuple[list[np.ndarray], np.ndarray | None]:
+    """One split of ``ds`` as a model's inputs, in the model's input order, each fitted to its shape and
+    dtype; ``specs`` are the model's inputs (``.name``, ``.shape``, ``.dtype``). Several inputs are
+    matched to the npz arrays by name, else by position. Returns (arrays, labels)."""
+    x, y = ds.part(which)
+    if len(specs) == 1:
+        return [fit_to_input(x, specs[0].shape, np.dtype(specs[0].dtype), what=what)], y
+    arrays = ds.part_inputs(which)
+    names = [sp.name for sp in specs]
+    if set(names) <= set(arrays):
+        chosen = [arrays[n] for n in names]
+    elif len(arrays) == len(names):
+        chosen = list(arrays.values())
+    else:
+        raise EdgeDistillError(f"{ds.source} holds arrays {', '.join(arrays)} but the {what} has inputs {', '.join(names)}; "
+                               "store one array per input in the npz, named after the inputs")
+    return [fit_to_input(a, sp.shape, np.dtype(sp.dtype), what=f"{what} ({sp.name})") for a, sp in zip(chosen, specs)], y
+
+
 def _fmt(shape: tuple[int | None, ...]) -> str:
     return "[" + ", ".join("batch" if i == 0 and d is None else ("?" if d is None else str(d)) for i, d in enumerate(shape)) + "]"
 

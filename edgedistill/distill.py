@@ -30,7 +30,8 @@ import yaml
 from . import __version__
 from ._io import atomic_path, ensure_out_dir, raise_if_no_space, write_json, write_text
 from .cache import teacher_outputs
-from .data import Dataset, fit_to_input, load_dataset
+from .cache import n_rows, take_rows
+from .data import Dataset, load_dataset, split_inputs
 from .errors import EdgeDistillError, Interrupted
 from .losses import LOSSES, combined_loss, hint_loss, kd_backward_fast, kd_targets, teacher_log_probs
 from .students import create_student, student_defaults
@@ -188,22 +189,30 @@ def distill(
 
     # ------------------------------------------------------------------------- data + teacher pass
     t = OnnxTeacher(cfg["teacher"], output=cfg["teacher_output"], kind=cfg["teacher_kind"])
-    if len(t.inputs) != 1:
-        raise EdgeDistillError(f"teacher {t.path.name} has {len(t.inputs)} inputs ({', '.join(i.name for i in t.inputs)}); "
-                               "the built-in students take one input, so a multi-input teacher cannot be distilled yet")
+    multi = len(t.inputs) > 1
+    if multi:
+        single_only = [flag for flag, on in (("--hint", cfg["hint"]), ("--blockwise", cfg["blockwise"]),
+                                             ("--augment/--augment-fn", cfg["augment"] or cfg["augment_fn"])) if on]
+        if single_only:
+            raise EdgeDistillError(f"teacher {t.path.name} has {len(t.inputs)} inputs ({', '.join(i.name for i in t.inputs)}); "
+                                   f"{', '.join(single_only)} work with one-input teachers only; drop them")
     ds = load_dataset(cfg["data"])
-    log(f"teacher {t.path.name}: input {t.input.name} {list(t.input.shape)}, output {t.output.name}; {t.batch_mode}")
+    inputs_text = ", ".join(f"{i.name} {list(i.shape)}" for i in t.inputs)
+    log(f"teacher {t.path.name}: input{'s' if multi else ''} {inputs_text}, output {t.output.name}; {t.batch_mode}")
     log(f"data {ds.describe()}")
     if cfg["labels"] and ds.y is None:
         raise EdgeDistillError(f"--labels asked for but {ds.source} has no 'y'; drop --labels to distill from the teacher alone")
-    xtr, ytr = ds.part("train")
-    xva, yva = ds.part("val")
-    if len(xva) == 0:
-        xva, yva = xtr, ytr  # tiny data: validate on the training inputs rather than on nothing
-    xtr = fit_to_input(xtr, t.input.shape, np.dtype(t.input.dtype), what="teacher")
-    xva = fit_to_input(xva, t.input.shape, np.dtype(t.input.dtype), what="teacher")
-    ttr, hit_tr = dist.teacher_outputs(t, xtr, cache_dir=cfg["cache_dir"], progress=progress, desc="teacher pass (train)")
-    tva, hit_va = dist.teacher_outputs(t, xva, cache_dir=cfg["cache_dir"], progress=progress, desc="teacher pass (val)")
+    # Every input of the teacher, in its order, fitted to its shape and dtype (one array for most teachers).
+    xs_tr, ytr = split_inputs(ds, "train", t.inputs, what="teacher")
+    xs_va, yva = split_inputs(ds, "val", t.inputs, what="teacher")
+    if len(xs_va[0]) == 0:
+        xs_va, yva = xs_tr, ytr  # tiny data: validate on the training inputs rather than on nothing
+    xtr, xva = xs_tr[0], xs_va[0]  # what the one-input features (hint, blockwise, online mode) use
+    names = [i.name for i in t.inputs]
+    ttr, hit_tr = dist.teacher_outputs(t, dict(zip(names, xs_tr)) if multi else xtr, cache_dir=cfg["cache_dir"], progress=progress,
+                                       desc="teacher pass (train)")
+    tva, hit_va = dist.teacher_outputs(t, dict(zip(names, xs_va)) if multi else xva, cache_dir=cfg["cache_dir"], progress=progress,
+                                       desc="teacher pass (val)")
     log(f"teacher outputs {'from cache' if hit_tr and hit_va else 'computed and cached'}: {len(ttr)} train, {len(tva)} val")
     kind = t.kind_from(np.asarray(ttr[:256]))
     log(f"teacher output {t.output.name} is read as {kind}" + (" (set with --teacher-kind)" if cfg["teacher_kind"] else ""))
@@ -217,9 +226,11 @@ def distill(
     num_outputs = int(np.prod(ttr.shape[1:])) if ttr.ndim > 1 else 1
     if cfg["student"] == "decompose":
         cfg["student_args"] = {"teacher": str(pathlib.Path(cfg["teacher"]).resolve()), "output": t.output.name, **cfg["student_args"]}
-    model = create_student(cfg["student"], input_shape=input_shape, num_outputs=num_outputs, input_dtype=t.input.dtype, **cfg["student_args"])
+    several = {"input_shapes": [list(a.shape[1:]) for a in xs_tr], "input_dtypes": [i.dtype for i in t.inputs]} if multi else {}
+    model = create_student(cfg["student"], input_shape=input_shape, num_outputs=num_outputs, input_dtype=t.input.dtype, **several,
+                           **cfg["student_args"])
     n_student, n_teacher = sum(p.numel() for p in model.parameters()), count_parameters(t.model)[0]
-    macs_student, macs_teacher = torch_macs(model, xtr[:1]), estimate_macs(t.model)
+    macs_student, macs_teacher = torch_macs(model, [a[:1] for a in xs_tr]), estimate_macs(t.model)
     log(f"student {cfg['student']}: {n_student:,} parameters vs teacher {n_teacher:,} ({n_teacher / max(n_student, 1):.1f}x fewer); "
         f"MACs per sample {_fmt_macs(macs_student)} vs {_fmt_macs(macs_teacher)}")
 
@@ -269,7 +280,7 @@ def distill(
 
     # ------------------------------------------------------------------------- training loop
     train_model = dist.wrap(model)
-    x_t = torch.from_numpy(np.array(xtr))  # copies: the cache is a read-only memmap
+    x_ts = [torch.from_numpy(np.array(a)) for a in xs_tr]  # copies (the arrays may be read-only)
     t_t = torch.from_numpy(np.array(ttr).reshape(len(ttr), -1))
     y_t = torch.from_numpy(ytr) if (cfg["labels"] and ytr is not None) else None
     h_t = torch.from_numpy(np.ascontiguousarray(hint_tr, dtype=np.float32)) if hint_tr is not None else None
@@ -292,28 +303,28 @@ def distill(
             t0 = time.perf_counter()
             train_model.train()
             total, seen, seen_idx = 0.0, 0, []
-            batches = torch.randperm(len(x_t), generator=shuffle).split(cfg["batch_size"])
+            batches = torch.randperm(len(xtr), generator=shuffle).split(cfg["batch_size"])
             if online:
-                source = online.epoch(batches, epoch)
+                source = ((idx, [xb], tb) for idx, xb, tb in online.epoch(batches, epoch))
             elif fast:  # targets are gathered from kd_probs inside the step
-                source = ((idx, x_t[idx], None) for idx in batches)
+                source = ((idx, [x[idx] for x in x_ts], None) for idx in batches)
             else:
-                source = ((idx, x_t[idx], t_t[idx]) for idx in batches)
-            for idx, xb, tb in source:
+                source = ((idx, [x[idx] for x in x_ts], t_t[idx]) for idx in batches)
+            for idx, xb, tb in source:  # xb: one tensor per model input
                 if dist.world > 1:
                     local = dist.shard(idx)
-                    idx, xb, tb = idx[local], xb[local], (None if tb is None else tb[local])
+                    idx, xb, tb = idx[local], [x[local] for x in xb], (None if tb is None else tb[local])
                 yb = None if y_t is None else y_t[idx]
                 if fast:  # backward happens inside, from the closed-form gradient
                     opt.zero_grad(set_to_none=True)
-                    value = kd_backward_fast(train_model(xb), kd_probs[idx], temperature=temperature, weight=kd_weight)
+                    value = kd_backward_fast(train_model(*xb), kd_probs[idx], temperature=temperature, weight=kd_weight)
                     seen_idx.append(idx)
                 elif hint_tr is not None:
-                    logits, feats = _penultimate(train_model, xb)
+                    logits, feats = _penultimate(train_model, *xb)
                     loss = combined_loss(logits, tb, yb, weights=cfg["losses"], temperature=cfg["temperature"], alpha=cfg["alpha"], kind=kind)
                     loss = loss + cfg["hint_weight"] * hint_loss(feats, h_t[idx], projection)
                 else:
-                    logits = train_model(xb)
+                    logits = train_model(*xb)
                     loss = combined_loss(logits, tb, yb, weights=cfg["losses"], temperature=cfg["temperature"], alpha=cfg["alpha"], kind=kind)
                 if not fast:
                     value = loss.item()
@@ -328,8 +339,8 @@ def distill(
                 opt.step()
                 sched.step()
                 step += 1
-                total += value * len(xb)
-                seen += len(xb)
+                total += value * len(idx)
+                seen += len(idx)
                 if cfg["max_steps"] and step >= cfg["max_steps"]:
                     stopped = f"reached --max-steps {cfg['max_steps']}"
                     break
@@ -338,7 +349,7 @@ def distill(
             if fast and seen_idx:  # the constant part of KL left out of each step, added once for the epoch's loss
                 total += kd_weight * temperature**2 * kd_negent[torch.cat(seen_idx)].sum().item()
             train_seconds = time.perf_counter() - t0
-            final = _evaluate(model, xva, tva, yva, kind, epoch + 1, total / max(seen, 1), opt.param_groups[0]["lr"], time.perf_counter() - t0)
+            final = _evaluate(model, xs_va, tva, yva, kind, epoch + 1, total / max(seen, 1), opt.param_groups[0]["lr"], time.perf_counter() - t0)
             final.step, final.train_seconds = step, train_seconds
             if cfg["stop_at_loss"] is not None and final.train_loss <= cfg["stop_at_loss"] and not stopped:
                 stopped = f"training loss {final.train_loss:.4g} reached --stop-at-loss {cfg['stop_at_loss']}"
@@ -377,7 +388,7 @@ def distill(
     if dist.main:
         with atomic_path(run / "student.pt", suffix=".pt") as tmp:
             torch.save(model.state_dict(), tmp)
-        write_json(run / "student.json", _student_spec(cfg, t, ds, input_shape, num_outputs, kind))
+        write_json(run / "student.json", _student_spec(cfg, t, ds, [list(a.shape[1:]) for a in xs_tr], num_outputs, kind))
     dist.finish()
     return DistillResult(
         run_dir=str(run), student=cfg["student"], student_parameters=n_student, teacher_parameters=n_teacher,
@@ -448,8 +459,9 @@ def _fmt_macs(m: int | None) -> str:
 
 
 @torch.no_grad()
-def torch_macs(model: torch.nn.Module, sample: np.ndarray) -> int | None:
-    """Multiply-accumulates of the Conv and Linear layers for one sample, counted with forward hooks."""
+def torch_macs(model: torch.nn.Module, sample: np.ndarray | list[np.ndarray]) -> int | None:
+    """Multiply-accumulates of the Conv and Linear layers for one sample (one array, or one per input),
+    counted with forward hooks."""
     total = [0]
 
     def hook(module, inputs, output):
@@ -463,7 +475,7 @@ def torch_macs(model: torch.nn.Module, sample: np.ndarray) -> int | None:
     was = model.training
     try:
         model.eval()
-        model(torch.from_numpy(np.array(sample)))
+        model(*[torch.from_numpy(np.array(a)) for a in (sample if isinstance(sample, list) else [sample])])
     except Exception:
         return None
     finally:
@@ -473,7 +485,7 @@ def torch_macs(model: torch.nn.Module, sample: np.ndarray) -> int | None:
     return total[0]
 
 
-def _penultimate(model: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _penultimate(model: torch.nn.Module, *x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(output, the input of the model's last Linear layer) for a hint loss."""
     linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
     if not linears:
@@ -481,17 +493,18 @@ def _penultimate(model: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Tensor,
     captured: list[torch.Tensor] = []
     handle = linears[-1].register_forward_hook(lambda m, inputs, out: captured.append(inputs[0]))
     try:
-        out = model(x)
+        out = model(*x)
     finally:
         handle.remove()
     return out, captured[-1]
 
 
 @torch.no_grad()
-def _evaluate(model, x, t_out, y, kind, epoch, train_loss, lr, seconds) -> EpochMetrics:
+def _evaluate(model, xs, t_out, y, kind, epoch, train_loss, lr, seconds) -> EpochMetrics:
+    """``xs``: the validation inputs, one array per model input."""
     was = model.training
     model.eval()
-    logits = model(torch.from_numpy(np.ascontiguousarray(x)))
+    logits = model(*[torch.from_numpy(np.ascontiguousarray(x)) for x in xs])
     model.train(was)
     t = torch.from_numpy(np.array(t_out).reshape(len(t_out), -1))
     if kind == "regression":
@@ -659,7 +672,7 @@ class _Dist:
             torch.distributed.barrier()
             torch.distributed.destroy_process_group()
 
-    def teacher_outputs(self, t: OnnxTeacher, x: np.ndarray, *, cache_dir, progress: bool, desc: str):
+    def teacher_outputs(self, t: OnnxTeacher, x, *, cache_dir, progress: bool, desc: str):
         """The teacher pass, cached; under torchrun each rank computes its shard of rows and rank 0 assembles the cache."""
         if self.world == 1:
             return teacher_outputs(t, x, cache_dir=cache_dir, progress=progress, desc=desc)
@@ -668,18 +681,18 @@ class _Dist:
         path = cache_path(t, x, cache_dir)
         hit = path.exists()
         if not hit:
-            rows = np.arange(self.rank, len(x), self.world)
-            shard = t.run(x[rows], progress=False)
+            rows = np.arange(self.rank, n_rows(x), self.world)
+            shard = t.run(take_rows(x, rows), progress=False)
             shard_path = path.with_name(f"{path.stem}.rank{self.rank}.npy")
             path.parent.mkdir(parents=True, exist_ok=True)
             with atomic_path(shard_path, suffix=".npy") as tmp:
                 np.save(tmp, shard)
             self.barrier()
             if self.main:
-                full = np.empty((len(x), *shard.shape[1:]), dtype=np.float32)
+                full = np.empty((n_rows(x), *shard.shape[1:]), dtype=np.float32)
                 for r in range(self.world):
                     rp = path.with_name(f"{path.stem}.rank{r}.npy")
-                    full[np.arange(r, len(x), self.world)] = np.load(rp)
+                    full[np.arange(r, n_rows(x), self.world)] = np.load(rp)
                 with atomic_path(path, suffix=".npy") as tmp:
                     np.save(tmp, full)
                 for r in range(self.world):
@@ -689,10 +702,12 @@ class _Dist:
 
 
 # ----------------------------------------------------------------------------- spec + reload
-def _student_spec(cfg: dict[str, Any], t: OnnxTeacher, ds: Dataset, input_shape, num_outputs: int, kind: str) -> dict[str, Any]:
+def _student_spec(cfg: dict[str, Any], t: OnnxTeacher, ds: Dataset, input_shapes: list[list[int]], num_outputs: int, kind: str) -> dict[str, Any]:
     kwargs = {**student_defaults(cfg["student"]), **cfg["student_args"]}
     kwargs = {k: list(v) if isinstance(v, tuple) else v for k, v in kwargs.items()}
-    return {
+    input_shape = input_shapes[0]
+    several = {"inputs": [{"name": i.name, "shape": [None, *shape], "dtype": i.dtype} for i, shape in zip(t.inputs, input_shapes)]}
+    return {**(several if len(t.inputs) > 1 else {}),
         "format_version": 1,
         "edgedistill_version": __version__,
         "family": cfg["student"],
@@ -717,8 +732,10 @@ def load_student(run: str | os.PathLike[str]):
         spec = json.loads(spec_path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
         raise EdgeDistillError(f"{spec_path} is not valid JSON ({e.msg}); re-run distill") from None
+    several = spec.get("inputs") or []
+    extra = {"input_shapes": [i["shape"][1:] for i in several], "input_dtypes": [i["dtype"] for i in several]} if len(several) > 1 else {}
     model = create_student(spec["family"], input_shape=tuple(spec["input"]["shape"][1:]), num_outputs=spec["output"]["size"],
-                           input_dtype=spec["input"].get("dtype", "float32"), **spec["kwargs"])
+                           input_dtype=spec["input"].get("dtype", "float32"), **extra, **spec["kwargs"])
     try:
         state = torch.load(weights, weights_only=True)
         model.load_state_dict(state)

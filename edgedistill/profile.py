@@ -21,7 +21,7 @@ import numpy as np
 
 from . import __version__
 from ._io import ensure_out_dir, sha256_file, write_json, write_text
-from .data import fit_to_input, load_dataset
+from .data import fit_to_input, load_dataset, split_inputs
 from .devices import load_device
 from .errors import EdgeDistillError
 from .teacher import OnnxTeacher, inspect_model, inspect_ort_format, random_array
@@ -139,14 +139,13 @@ def profile(
 
     x_eval = y_eval = x_raw = None
     if data is not None:
-        if len(info.inputs) != 1:
-            raise EdgeDistillError(f"{model} has {len(info.inputs)} inputs; --data feeds models with one input (omit it to use generated inputs)")
-        spec_in = info.inputs[0]
         ds = load_dataset(data)
-        x_raw, y_eval = ds.part("test")
-        if len(x_raw) == 0:
+        xs, y_eval = split_inputs(ds, "test", info.inputs)
+        if len(xs[0]) == 0:
             raise EdgeDistillError(f"{data} has no test rows; give an .npz whose 'split' marks some rows 2 (test)")
-        x_eval = fit_to_input(x_raw, spec_in.shape, np.dtype(spec_in.dtype), what="model")
+        # One array, or one per input (model order); the teacher gets the raw rows, or the arrays by name.
+        x_eval = xs[0] if len(xs) == 1 else xs
+        x_raw = ds.part("test")[0] if len(xs) == 1 else {i.name: a for i, a in zip(info.inputs, xs)}
 
     sweep: list[dict[str, Any]] = []
     measured: dict[str, Any] = {}
@@ -238,7 +237,8 @@ def _measure_browser(model, info, providers, feed, x_eval, warmup_runs, warmup_s
 def _feed(inputs, batch: int, x_eval: np.ndarray | None, shapes: dict[str, list[int]]) -> dict[str, np.ndarray]:
     """Inputs for the timed runs: real samples (repeated if fewer than ``batch``) or generated ones."""
     if x_eval is not None:
-        return {inputs[0].name: np.resize(x_eval, (batch, *x_eval.shape[1:])).astype(x_eval.dtype)}
+        xs = x_eval if isinstance(x_eval, list) else [x_eval]
+        return {t.name: np.resize(a, (batch, *a.shape[1:])).astype(a.dtype) for t, a in zip(inputs, xs)}
     unknown = sorted(set(shapes) - {t.name for t in inputs})
     if unknown:
         raise EdgeDistillError(f"--shape names {', '.join(unknown)}, but the model's inputs are {', '.join(t.name for t in inputs)}")
@@ -279,7 +279,7 @@ def measure_in_child(
     providers: list[tuple[str, dict[str, Any]]],
     session: dict[str, Any],
     feed: dict[str, np.ndarray],
-    eval_x: np.ndarray | None = None,
+    eval_x: np.ndarray | list[np.ndarray] | None = None,
     allow_fallback: bool = False,
     warmup_runs: int = 10,
     warmup_seconds: float = 0.5,
@@ -301,7 +301,9 @@ def measure_in_child(
             "model": str(pathlib.Path(model).resolve()), "feed": str(tmpd / "feed.npz"), "progress": progress,
         }
         if eval_x is not None:
-            np.savez(tmpd / "eval.npz", x=eval_x)
+            from ._measure import eval_arrays
+
+            np.savez(tmpd / "eval.npz", **eval_arrays(eval_x))
             spec.update(eval=str(tmpd / "eval.npz"), eval_out=str(tmpd / "eval_out.npy"))
         (tmpd / "spec.json").write_text(json.dumps(spec), encoding="utf-8")
         proc = subprocess.run(
@@ -335,7 +337,8 @@ def _accuracy(outputs, labels, x_raw, data, teacher, metadata: dict[str, str]) -
         acc["teacher_note"] = "not measured: no --teacher given"
         return acc
     t = OnnxTeacher(teacher)
-    t_out = t.run(fit_to_input(x_raw, t.input.shape, np.dtype(t.input.dtype), what="teacher"), progress=False)
+    t_out = t.run(x_raw if isinstance(x_raw, dict) else fit_to_input(x_raw, t.input.shape, np.dtype(t.input.dtype), what="teacher"),
+                  progress=False)
     if t_out.shape != outputs.shape:
         raise EdgeDistillError(f"teacher output shape {t_out.shape[1:]} does not match the model's {outputs.shape[1:]}; profile against the teacher it was distilled from")
     acc["teacher"] = str(teacher)

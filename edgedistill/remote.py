@@ -147,7 +147,7 @@ def measure_remote(
     *,
     spec: dict[str, Any],
     feed: dict[str, np.ndarray],
-    eval_x: np.ndarray | None,
+    eval_x: np.ndarray | list[np.ndarray] | None,
     timeout: float = 900,
 ) -> tuple[dict[str, Any], np.ndarray | None]:
     """Run ``_measure.py`` on the board with ``spec`` (providers, session, protocol); returns (figures, eval outputs)."""
@@ -160,7 +160,7 @@ def measure_remote(
     }
     spec = {**spec, "model": f"model{pathlib.Path(model).suffix or '.onnx'}", "feed": "feed.npz", "progress": False}
     if eval_x is not None:
-        files["eval.npz"] = _npz(x=eval_x)
+        files["eval.npz"] = _npz(**_measure.eval_arrays(eval_x))
         spec.update(eval="eval.npz", eval_out="eval_out.npy")
     files["spec.json"] = json.dumps(spec).encode()
     try:

@@ -294,3 +294,96 @@ def test_torchrun_two_processes_match_one(tmp_path):
     m1, m2 = _metrics(tmp_path / "one")[-1], _metrics(tmp_path / "two")[-1]
     assert abs(m1["val_agreement"] - m2["val_agreement"]) <= 0.02
     assert not list((tmp_path / "cache").glob("*.rank*.npy")), "rank shards are merged and removed"
+
+
+class _Halves(torch.nn.Module):
+    """A two-input digits teacher: the top and the bottom half of the 8×8 image as separate inputs."""
+
+    def __init__(self):
+        super().__init__()
+        self.top, self.bottom = torch.nn.Linear(32, 48), torch.nn.Linear(32, 48)
+        self.head = torch.nn.Linear(96, 10)
+
+    def forward(self, top, bottom):
+        return self.head(torch.relu(torch.cat([self.top(top), self.bottom(bottom)], 1)))
+
+
+@pytest.fixture(scope="module")
+def halves(tmp_path_factory):
+    """(teacher.onnx, data.npz): the two-input teacher trained on the digits training split, and the digits
+    data stored as two named arrays."""
+    tmp = tmp_path_factory.mktemp("halves")
+    ds = load_dataset("builtin:digits")
+    x = (ds.x / 16.0).astype(np.float32).reshape(-1, 64)
+    np.savez(tmp / "halves.npz", top=x[:, :32], bottom=x[:, 32:], y=ds.y, split=ds.split)
+    torch.manual_seed(0)
+    model, train = _Halves(), ds.split == 0
+    xt, yt = torch.from_numpy(x[train]), torch.from_numpy(ds.y[train]).long()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(200):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(model(xt[:, :32], xt[:, 32:]), yt).backward()
+        opt.step()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model.eval(), (xt[:2, :32], xt[:2, 32:]), str(tmp / "halves.onnx"), input_names=["top", "bottom"],
+                          output_names=["logits"], dynamic_axes={"top": {0: "batch"}, "bottom": {0: "batch"}, "logits": {0: "batch"}},
+                          dynamo=False)
+    return tmp / "halves.onnx", tmp / "halves.npz"
+
+
+def test_multi_input_teacher_distill_convert_profile_embed(halves, tmp_path):
+    import onnxruntime as ort
+
+    from edgedistill.runtime import Predictor, PredictorError
+
+    teacher, data = halves
+    res = invoke("distill", "--teacher", teacher, "--data", data, "--labels", "--epochs", "30", "--student-arg", "hidden=64",
+                 "-o", tmp_path / "run")
+    assert res.exit_code == 0, res.output
+    assert "inputs top [None, 32], bottom [None, 32]" in res.output
+    m = _metrics(tmp_path / "run")
+    assert m[-1]["val_agreement"] > 0.85 and m[-1]["val_accuracy"] > 0.85
+    spec = json.loads((tmp_path / "run" / "student.json").read_text())
+    assert [(i["name"], i["shape"]) for i in spec["inputs"]] == [("top", [None, 32]), ("bottom", [None, 32])]
+
+    # static int8 calibrates on both inputs; fixed shapes and the .ort cover both
+    res = invoke("convert", tmp_path / "run", "-o", tmp_path / "onnx", "--quantize", "static", "--fixed-shape", "--format", "ort", "--no-latency")
+    assert res.exit_code == 0, res.output
+    report = json.loads((tmp_path / "onnx" / "convert.json").read_text())
+    assert report["parity"]["passed"] and report["parity"]["samples"] == 179
+    quant = next(s for s in report["steps"] if s["step"] == "quantize")
+    assert quant["calibration"]["samples"] > 100 and quant["accuracy"] > 0.8
+    fixed = next(s for s in report["steps"] if s["step"] == "fixed_shape")
+    assert fixed["inputs"] == {"top": [1, 32], "bottom": [1, 32]}
+    sess = ort.InferenceSession(str(tmp_path / "onnx" / "student.onnx"), providers=["CPUExecutionProvider"])
+    assert [(i.name, i.type) for i in sess.get_inputs()] == [("top", "tensor(float)"), ("bottom", "tensor(float)")]
+
+    # profile the fixed-batch .ort on the test split (padded chunks, two inputs) against the teacher
+    (ort_file,) = (tmp_path / "onnx").glob("*.ort")
+    res = invoke("profile", ort_file, "--data", data, "--teacher", teacher, "--runs", "20", "--min-seconds", "0.1",
+                 "--warmup-seconds", "0.05", "-o", tmp_path / "p")
+    assert res.exit_code == 0, res.output
+    acc = json.loads((tmp_path / "p" / "profile.json").read_text())["accuracy"]
+    assert acc["samples"] == 359 and acc["top1"] > 0.8 and acc["teacher_agreement"] > 0.8
+
+    # embed: run() takes both inputs by name; predict_proba says to use run()
+    d = np.load(data)
+    p = Predictor(tmp_path / "onnx" / "student.onnx")
+    out = p.run({"top": d["top"][:5], "bottom": d["bottom"][:5]})["logits"]
+    assert np.allclose(out, sess.run(None, {"top": d["top"][:5], "bottom": d["bottom"][:5]})[0], atol=1e-6)
+    with pytest.raises(PredictorError, match="use run"):
+        p.predict_proba(d["top"][:5])
+
+
+def test_multi_input_teacher_refuses_one_input_students_and_options(halves, tmp_path):
+    teacher, data = halves
+    assert_user_error(invoke("distill", "--teacher", teacher, "--data", data, "--student", "cnn", "-o", tmp_path / "a"),
+                      "takes one input, but the teacher has 2", "--student mlp")
+    assert_user_error(invoke("distill", "--teacher", teacher, "--data", data, "--hint", "logits", "-o", tmp_path / "b"),
+                      "--hint work with one-input teachers only")
+    assert_user_error(invoke("distill", "--teacher", teacher, "--data", data, "--student-arg", "hidden=abc", "-o", tmp_path / "d"),
+                      "hidden='abc' is not a width or a list of widths")
+    np.savez(tmp_path / "other.npz", a=np.zeros((10, 32), np.float32), b=np.zeros((10, 32), np.float32), c=np.zeros((10, 32), np.float32))
+    assert_user_error(invoke("distill", "--teacher", teacher, "--data", tmp_path / "other.npz", "-o", tmp_path / "c"),
+                      "holds arrays a, b, c but the teacher has inputs top, bottom")

@@ -100,9 +100,10 @@ def test_several_inputs_and_outputs_by_name_or_position(tmp_path):
     np.savez(tmp_path / "tokens.npz", ids=data["ids"], mask=data["mask"])
     part = load_dataset(str(tmp_path / "tokens.npz")).part_inputs("train")
     assert set(part) == {"ids", "mask"} and part["ids"].dtype == np.int64 and t.run(part, progress=False).shape == (35, 3)
-    # distill says plainly that built-in students take one input.
-    res = invoke("distill", "--teacher", path, "--data", tmp_path / "tokens.npz", "-o", tmp_path / "run")
-    assert_user_error(res, "has 2 inputs (ids, mask)", "cannot be distilled yet")
+    # distill takes both (the mlp student joins them; tests/test_engine.py covers the whole pipeline).
+    res = invoke("distill", "--teacher", path, "--data", tmp_path / "tokens.npz", "--epochs", "2", "-o", tmp_path / "run")
+    assert res.exit_code == 0, res.output
+    assert [i["dtype"] for i in json.loads((tmp_path / "run" / "student.json").read_text())["inputs"]] == ["int64", "bool"]
     assert_user_error(invoke("distill", "--teacher", path, "--teacher-output", "nope", "-o", tmp_path / "r2"), "no output 'nope'")
 
 

@@ -2,7 +2,8 @@
 
 Every factory takes the keyword-only ``input_shape`` (per-sample, without batch) and
 ``num_outputs`` (from the teacher's signature), optionally ``input_dtype``, plus its own size knobs
-with visible defaults. A name with a colon is a user's own student: ``path/to/file.py:Factory`` or
+with visible defaults. A factory that also takes ``input_shapes`` (and optionally ``input_dtypes``)
+can serve teachers with several inputs: its module's ``forward`` takes one tensor per input. A name with a colon is a user's own student: ``path/to/file.py:Factory`` or
 ``package.module:Factory`` (a class or a function returning an ``nn.Module``). Importing it runs the
 user's code; edgedistill only does so when the user names it.
 """
@@ -19,7 +20,7 @@ from typing import Any
 from ..errors import EdgeDistillError
 
 _REGISTRY: dict[str, Callable[..., Any]] = {}
-_PROVIDED = ("input_shape", "num_outputs", "input_dtype")
+_PROVIDED = ("input_shape", "num_outputs", "input_dtype", "input_shapes", "input_dtypes")
 
 
 def register_student(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -62,8 +63,13 @@ def resolve_student(name: str) -> Callable[..., Any]:
     return fn
 
 
-def create_student(name: str, *, input_shape: tuple[int, ...], num_outputs: int, input_dtype: str = "float32", **kwargs: Any):
-    """Build a student; ``None`` kwargs are dropped so unset flags keep the defaults."""
+def create_student(name: str, *, input_shape: tuple[int, ...], num_outputs: int, input_dtype: str = "float32",
+                   input_shapes: list | None = None, input_dtypes: list[str] | None = None, **kwargs: Any):
+    """Build a student; ``None`` kwargs are dropped so unset flags keep the defaults.
+
+    A teacher with several inputs gives ``input_shapes`` / ``input_dtypes`` (one per input, in order);
+    only factories that take ``input_shapes`` build such students, whose ``forward`` then takes one
+    tensor per input."""
     import torch
 
     fn = resolve_student(name)
@@ -77,7 +83,13 @@ def create_student(name: str, *, input_shape: tuple[int, ...], num_outputs: int,
     unknown = sorted(set(kwargs) - allowed) if not takes_any else []
     if unknown:
         raise EdgeDistillError(f"student {name!r} has no option {', '.join(unknown)}; its options are {', '.join(sorted(allowed)) or 'none'}")
-    provided = {"input_shape": tuple(input_shape), "num_outputs": num_outputs, "input_dtype": input_dtype}
+    provided: dict[str, Any] = {"input_shape": tuple(input_shape), "num_outputs": num_outputs, "input_dtype": input_dtype}
+    if input_shapes is not None and len(input_shapes) > 1:
+        if "input_shapes" not in params and not takes_any:
+            raise EdgeDistillError(
+                f"student {name!r} takes one input, but the teacher has {len(input_shapes)}; use --student mlp (it flattens and "
+                "joins them) or your own student whose factory takes input_shapes and whose forward takes one tensor per input")
+        provided |= {"input_shapes": [tuple(sh) for sh in input_shapes], "input_dtypes": list(input_dtypes or [])}
     call = {k: v for k, v in provided.items() if k in params or takes_any}
     try:
         model = fn(**call, **kwargs)
@@ -90,6 +102,18 @@ def create_student(name: str, *, input_shape: tuple[int, ...], num_outputs: int,
     if not isinstance(model, torch.nn.Module):
         raise EdgeDistillError(f"student {name} returned {type(model).__name__}, not a torch.nn.Module")
     return model
+
+
+def widths(value: Any, option: str) -> list[int]:
+    """A size knob that lists widths, given as one number (``hidden=64``) or several (``hidden=64,32``)."""
+    items = [value] if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+    try:
+        out = [int(v) for v in items]
+    except (TypeError, ValueError):
+        out = []
+    if not out or any(v < 1 for v in out):
+        raise EdgeDistillError(f"{option}={value!r} is not a width or a list of widths; give e.g. {option}=64 or {option}=64,32")
+    return out
 
 
 def student_defaults(name: str) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import nn
 
 from ..errors import EdgeDistillError
-from . import register_student
+from . import register_student, widths
 
 
 @register_student
@@ -15,7 +15,7 @@ def cnn(*, input_shape: tuple[int, ...], num_outputs: int, channels: tuple[int, 
         raise EdgeDistillError(f"student 'cnn' needs image inputs (C, H, W) but the teacher input is {tuple(input_shape)}; use --student mlp")
     c, h, w = input_shape
     layers: list[nn.Module] = []
-    for width in channels:
+    for width in widths(channels, "channels"):
         layers += [nn.Conv2d(c, int(width), 3, padding=1), nn.ReLU()]
         if min(h, w) >= 2:
             layers.append(nn.MaxPool2d(2))

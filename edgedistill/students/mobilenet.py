@@ -6,7 +6,7 @@ from __future__ import annotations
 from torch import nn
 
 from ..errors import EdgeDistillError
-from . import register_student
+from . import register_student, widths
 
 
 def _round(c: float) -> int:
@@ -40,7 +40,7 @@ def mobilenet(*, input_shape: tuple[int, ...], num_outputs: int, width: float = 
     stem = _round(16 * width)
     layers: list[nn.Module] = [nn.Conv2d(c, stem, 3, padding=1, bias=False), nn.BatchNorm2d(stem), nn.ReLU6()]
     cin = stem
-    for base in stages:
+    for base in widths(stages, "stages"):
         stride = 2 if min(h, w) > 2 else 1
         cout = _round(base * width)
         layers += [InvertedResidual(cin, cout, stride, expand), InvertedResidual(cout, cout, 1, expand)]
