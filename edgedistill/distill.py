@@ -29,8 +29,7 @@ import yaml
 
 from . import __version__
 from ._io import atomic_path, ensure_out_dir, raise_if_no_space, write_json, write_text
-from .cache import teacher_outputs
-from .cache import n_rows, take_rows
+from .cache import n_rows, take_rows, teacher_outputs
 from .data import Dataset, load_dataset, split_inputs
 from .errors import EdgeDistillError, Interrupted
 from .losses import LOSSES, combined_loss, hint_loss, kd_backward_fast, kd_targets, teacher_log_probs
@@ -208,11 +207,11 @@ def distill(
     if len(xs_va[0]) == 0:
         xs_va, yva = xs_tr, ytr  # tiny data: validate on the training inputs rather than on nothing
     xtr, xva = xs_tr[0], xs_va[0]  # what the one-input features (hint, blockwise, online mode) use
-    names = [i.name for i in t.inputs]
-    ttr, hit_tr = dist.teacher_outputs(t, dict(zip(names, xs_tr)) if multi else xtr, cache_dir=cfg["cache_dir"], progress=progress,
-                                       desc="teacher pass (train)")
-    tva, hit_va = dist.teacher_outputs(t, dict(zip(names, xs_va)) if multi else xva, cache_dir=cfg["cache_dir"], progress=progress,
-                                       desc="teacher pass (val)")
+    def teacher_feed(xs: list[np.ndarray]):  # the teacher takes one array, or several by name
+        return {i.name: a for i, a in zip(t.inputs, xs)} if multi else xs[0]
+
+    ttr, hit_tr = dist.teacher_outputs(t, teacher_feed(xs_tr), cache_dir=cfg["cache_dir"], progress=progress, desc="teacher pass (train)")
+    tva, hit_va = dist.teacher_outputs(t, teacher_feed(xs_va), cache_dir=cfg["cache_dir"], progress=progress, desc="teacher pass (val)")
     log(f"teacher outputs {'from cache' if hit_tr and hit_va else 'computed and cached'}: {len(ttr)} train, {len(tva)} val")
     kind = t.kind_from(np.asarray(ttr[:256]))
     log(f"teacher output {t.output.name} is read as {kind}" + (" (set with --teacher-kind)" if cfg["teacher_kind"] else ""))
@@ -315,27 +314,22 @@ def distill(
                     local = dist.shard(idx)
                     idx, xb, tb = idx[local], [x[local] for x in xb], (None if tb is None else tb[local])
                 yb = None if y_t is None else y_t[idx]
+                opt.zero_grad(set_to_none=True)
                 if fast:  # backward happens inside, from the closed-form gradient
-                    opt.zero_grad(set_to_none=True)
                     value = kd_backward_fast(train_model(*xb), kd_probs[idx], temperature=temperature, weight=kd_weight)
                     seen_idx.append(idx)
-                elif hint_tr is not None:
-                    logits, feats = _penultimate(train_model, *xb)
-                    loss = combined_loss(logits, tb, yb, weights=cfg["losses"], temperature=cfg["temperature"], alpha=cfg["alpha"], kind=kind)
-                    loss = loss + cfg["hint_weight"] * hint_loss(feats, h_t[idx], projection)
                 else:
-                    logits = train_model(*xb)
+                    logits, feats = _penultimate(train_model, *xb) if hint_tr is not None else (train_model(*xb), None)
                     loss = combined_loss(logits, tb, yb, weights=cfg["losses"], temperature=cfg["temperature"], alpha=cfg["alpha"], kind=kind)
-                if not fast:
+                    if feats is not None:
+                        loss = loss + cfg["hint_weight"] * hint_loss(feats, h_t[idx], projection)
+                    loss.backward()
                     value = loss.item()
-                if not math.isfinite(value):
+                if not math.isfinite(value):  # before the step: the weights stay those of the last good step
                     raise EdgeDistillError(
                         f"loss became {value} at epoch {epoch + 1}, step {step + 1}; lower --lr (now {cfg['lr']}) and --resume "
                         f"from the last good checkpoint in {ckpt_path}"
                     )
-                if not fast:
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
                 opt.step()
                 sched.step()
                 step += 1
