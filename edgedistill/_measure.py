@@ -33,12 +33,12 @@ SESSION_KEYS = ("intra_op_num_threads", "inter_op_num_threads", "graph_optimizat
 MAX_TIMED_RUNS = 1_000_000
 
 
-
 def eval_arrays(eval_x) -> dict:
     """The evaluation inputs as npz entries: ``x`` for one input, ``x0``, ``x1``, ... (the model's input
     order) for several."""
     xs = eval_x if isinstance(eval_x, list) else [eval_x]
     return {"x": xs[0]} if len(xs) == 1 else {f"x{i}": a for i, a in enumerate(xs)}
+
 
 def session_options(cfg: dict[str, Any]) -> ort.SessionOptions:
     """SessionOptions from a device file's ``session:`` mapping; raises ValueError on a bad key or value."""

@@ -37,6 +37,7 @@ import numpy as np
 
 from . import __version__
 from ._io import ensure_out_dir, raise_if_no_space, write_json
+from .cache import n_rows
 from .data import fit_to_input, load_dataset, split_inputs
 from .errors import EdgeDistillError
 
@@ -376,10 +377,6 @@ def _input_specs(model_path: pathlib.Path):
             for i in model.graph.input if i.name not in init]
 
 
-def _rows(x: Feed) -> int:
-    return len(next(iter(x.values())))
-
-
 def _teacher_outputs(teacher, x: Feed | None) -> np.ndarray | None:
     if teacher is None or x is None or not pathlib.Path(teacher).exists():
         return None
@@ -406,7 +403,7 @@ def _evaluate(path: pathlib.Path, x: Feed | None, y, t_out, ref: np.ndarray | No
         if ref is not None:
             ev["agreement_with_fp32"] = float(np.mean(pred == ref.argmax(-1)))
             ev["max_abs_diff_vs_fp32"] = float(np.abs(out.astype(np.float64) - ref).max())
-        ev["samples"] = _rows(x)
+        ev["samples"] = n_rows(x)
     if latency:
         ev.update(_latency(path, x))
     return ev, out
@@ -435,7 +432,7 @@ def _ort_run(path: pathlib.Path | str, x: Feed | np.ndarray, batch: int = 256) -
     sess = ort_session(path)
     if not isinstance(x, dict):
         x = {sess.get_inputs()[0].name: x}
-    n = _rows(x)
+    n = n_rows(x)
     return np.concatenate([np.asarray(sess.run(None, {k: v[i : i + batch] for k, v in x.items()})[0]) for i in range(0, n, batch)])
 
 
@@ -599,7 +596,7 @@ def _quantize_int8(fp32: pathlib.Path, target: pathlib.Path, method: str, s: dic
             if method == "dynamic":
                 quantize_dynamic(str(pre), str(target), weight_type=QuantType.QInt8, per_channel=s["per_channel"])
                 return {"weight_type": "int8", "activations": "quantized per call (dynamic)", "per_channel": s["per_channel"], "pre_process": True}
-            batches = [{k: v[i : i + 32] for k, v in calib_x.items()} for i in range(0, _rows(calib_x), 32)]
+            batches = [{k: v[i : i + 32] for k, v in calib_x.items()} for i in range(0, n_rows(calib_x), 32)]
 
             class Reader(CalibrationDataReader):
                 def __init__(self) -> None:
@@ -622,7 +619,7 @@ def _quantize_int8(fp32: pathlib.Path, target: pathlib.Path, method: str, s: dic
         for leftover in target.parent.glob("augmented_model*.onnx"):
             leftover.unlink()
     return {"format": "QDQ", "weight_type": "int8", "activation_type": "uint8", "per_channel": s["per_channel"],
-            "calibration": {"method": s["calib_method"], "samples": _rows(calib_x)}, "pre_process": True}
+            "calibration": {"method": s["calib_method"], "samples": n_rows(calib_x)}, "pre_process": True}
 
 
 def _to_fp16(fp32: pathlib.Path, target: pathlib.Path) -> None:

@@ -283,9 +283,10 @@ def split_inputs(ds: Dataset, which: Split, specs, *, what: str = "model") -> tu
     """One split of ``ds`` as a model's inputs, in the model's input order, each fitted to its shape and
     dtype; ``specs`` are the model's inputs (``.name``, ``.shape``, ``.dtype``). Several inputs are
     matched to the npz arrays by name, else by position. Returns (arrays, labels)."""
-    x, y = ds.part(which)
     if len(specs) == 1:
+        x, y = ds.part(which)
         return [fit_to_input(x, specs[0].shape, np.dtype(specs[0].dtype), what=what)], y
+    y = None if ds.y is None else ds.y[ds.split == _SPLIT_CODES[which]]
     arrays = ds.part_inputs(which)
     names = [sp.name for sp in specs]
     if set(names) <= set(arrays):

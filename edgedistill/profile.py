@@ -143,9 +143,10 @@ def profile(
         xs, y_eval = split_inputs(ds, "test", info.inputs)
         if len(xs[0]) == 0:
             raise EdgeDistillError(f"{data} has no test rows; give an .npz whose 'split' marks some rows 2 (test)")
-        # One array, or one per input (model order); the teacher gets the raw rows, or the arrays by name.
+        # One array, or one per input (model order); the teacher gets the same rows (refitted to its one
+        # input, or by name).
         x_eval = xs[0] if len(xs) == 1 else xs
-        x_raw = ds.part("test")[0] if len(xs) == 1 else {i.name: a for i, a in zip(info.inputs, xs)}
+        x_raw = xs[0] if len(xs) == 1 else {i.name: a for i, a in zip(info.inputs, xs)}
 
     sweep: list[dict[str, Any]] = []
     measured: dict[str, Any] = {}
