@@ -36,7 +36,7 @@ def kd_loss(student_logits: torch.Tensor, teacher_out: torch.Tensor, *, temperat
 
 
 def kd_targets(teacher_out: torch.Tensor, kind: OutputKind, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-sample soft targets for :func:`kd_loss_fast`: tempered teacher probabilities p and Σ p·log p.
+    """Per-sample soft targets for :func:`kd_backward_fast`: tempered teacher probabilities p and Σ p·log p.
     Teacher outputs are fixed, so a training run computes these once instead of every step."""
     t_logp = teacher_log_probs(teacher_out, kind, temperature)
     probs = t_logp.exp()

@@ -3,7 +3,8 @@
 Every factory takes the keyword-only ``input_shape`` (per-sample, without batch) and
 ``num_outputs`` (from the teacher's signature), optionally ``input_dtype``, plus its own size knobs
 with visible defaults. A factory that also takes ``input_shapes`` (and optionally ``input_dtypes``)
-can serve teachers with several inputs: its module's ``forward`` takes one tensor per input. A name with a colon is a user's own student: ``path/to/file.py:Factory`` or
+can serve teachers with several inputs: its module's ``forward`` takes one tensor per input.
+A name with a colon is a user's own student: ``path/to/file.py:Factory`` or
 ``package.module:Factory`` (a class or a function returning an ``nn.Module``). Importing it runs the
 user's code; edgedistill only does so when the user names it.
 """
